@@ -1,0 +1,195 @@
+"""Safe decoding: sniff, check limits from headers, then decode with corruption treated as an error.
+
+Everything Pillow can throw while parsing hostile bytes (OSError, SyntaxError, IndexError, struct
+errors, ...) becomes a `Rejected` with a reason; nothing escapes as a crash.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pillow_heif
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from imgpipe.core.errors import Rejected
+from imgpipe.core.limits import Limits
+from imgpipe.core.sniff import PILLOW_FORMATS, SourceFormat, check_declared_type, sniff
+
+pillow_heif.register_heif_opener(thumbnails=False)
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Our own limits are checked first; Pillow's guard stays on as a second line (warnings become errors).
+Image.MAX_IMAGE_PIXELS = 100_000_000
+
+_MIN_HEADER_BYTES: dict[SourceFormat, int] = {"gif": 13, "png": 33, "jpeg": 4, "bmp": 26, "webp": 30, "tiff": 8}
+_ORIENTATION_TAG = 0x0112
+# Exceptions a broken file raises from inside Pillow's parsers and decoders.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    IndexError,
+    KeyError,
+    TypeError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    MemoryError,
+    OverflowError,
+    ZeroDivisionError,
+    RuntimeError,
+    AssertionError,
+)
+
+
+def _is_metadata_warning(warning: Warning) -> bool:
+    # Broken EXIF/XMP only affects metadata we drop anyway; it must not reject good pixels.
+    text = str(warning).lower()
+    return any(word in text for word in ("exif", "metadata", "xmp", "tag", "icc"))
+
+
+def classify(error: BaseException, source_format: SourceFormat | None, size: int) -> Rejected:
+    """Turn whatever a decoder raised into a rejection with a fitting reason."""
+    if isinstance(error, Rejected):
+        return error
+    if isinstance(error, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return Rejected("bomb", "the image declares far more pixels than its file size can honestly hold")
+    if isinstance(error, MemoryError):
+        return Rejected("bomb", "decoding needed more memory than any image within the limits")
+    text = str(error).lower()
+    if "decompressed data too large" in text or "decompressed text chunk" in text:
+        return Rejected("bomb", "a compressed block inflates beyond the limit")
+    if "truncated" in text or isinstance(error, EOFError) or "premature end" in text:
+        return Rejected("truncated", "the file ends before the image data does")
+    if source_format and size < _MIN_HEADER_BYTES.get(source_format, 0):
+        return Rejected("truncated", f"the {source_format} header is incomplete")
+    if isinstance(error, UnidentifiedImageError) and source_format in ("avif", "heif"):
+        return Rejected("unsupported-format", f"this {source_format} variant cannot be decoded here")
+    if isinstance(error, UnidentifiedImageError):
+        return Rejected("corrupt", f"the {source_format} header cannot be parsed")
+    detail = type(error).__name__
+    return Rejected("corrupt", f"the {source_format} data cannot be decoded ({detail})")
+
+
+@contextmanager
+def strict_decoding(source_format: SourceFormat | None, size: int) -> Iterator[None]:
+    """Run Pillow with pixel-hiding warnings as errors and every decoder failure as a rejection."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except _DECODE_ERRORS as error:
+            raise classify(error, source_format, size) from error
+        except Image.DecompressionBombError as error:  # pragma: no cover - subclass of the above in some versions
+            raise classify(error, source_format, size) from error
+    for warning in caught:
+        if issubclass(warning.category, Image.DecompressionBombWarning):
+            raise classify(warning.message, source_format, size)  # type: ignore[arg-type]
+        if issubclass(warning.category, UserWarning | RuntimeWarning) and not _is_metadata_warning(
+            warning.message
+        ):
+            raise Rejected("corrupt", f"the decoder reported damage: {warning.message}")
+
+
+@dataclass
+class Source:
+    """An opened, header-checked source whose pixels have not been decoded yet."""
+
+    image: Image.Image
+    format: SourceFormat
+    byte_size: int
+    frames: int
+    orientation: int
+
+    @property
+    def oriented_size(self) -> tuple[int, int]:
+        width, height = self.image.size
+        return (height, width) if self.orientation in (5, 6, 7, 8) else (width, height)
+
+    @property
+    def animated(self) -> bool:
+        return self.frames > 1
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:
+        return 1  # unreadable EXIF means no orientation, not a bad image
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _count_frames(image: Image.Image, limits: Limits) -> int:
+    declared = getattr(image, "n_frames", 1) if image.format != "MPO" else 1
+    if not isinstance(declared, int) or declared < 1:
+        raise Rejected("corrupt", "the frame count cannot be read")
+    if declared > limits.max_frames:
+        raise Rejected("too-many-frames", f"{declared} frames; at most {limits.max_frames} are allowed")
+    return declared
+
+
+def _check_pixels(width: int, height: int, byte_size: int, limits: Limits) -> None:
+    if width < 1 or height < 1:
+        raise Rejected("corrupt", f"the image declares an empty size {width}x{height}")
+    pixels = width * height
+    if pixels > limits.max_pixels or max(width, height) > limits.max_side:
+        reason = "bomb" if pixels / max(byte_size, 1) > limits.bomb_ratio else "pixel-limit"
+        raise Rejected(
+            reason,
+            f"{width}x{height} exceeds the limits ({limits.max_pixels:,} pixels, {limits.max_side} px a side)",
+        )
+
+
+def _declared_isobmff_size(data: bytes) -> tuple[int, int] | None:
+    # AVIF/HEIF state the size in an `ispe` box; read it before libavif or libheif allocate anything.
+    found = data.find(b"ispe", 0, 1 << 16)
+    if found < 4 or found + 16 > len(data):
+        return None
+    width, height = struct.unpack(">II", data[found + 8 : found + 16])
+    return width, height
+
+
+def _verify_png(data: bytes) -> None:
+    # Pillow only checks PNG chunk CRCs in verify(); a damaged chunk otherwise decodes silently.
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as probe:
+        probe.verify()
+
+
+def open_source(data: bytes, limits: Limits, declared_type: str | None = None) -> Source:
+    """Sniff, open and check a source against the limits without decoding its pixels."""
+    if len(data) > limits.max_source_bytes:
+        raise Rejected("too-large", f"{len(data):,} bytes; at most {limits.max_source_bytes:,} are allowed")
+    source_format = sniff(data)
+    if declared_type:
+        check_declared_type(source_format, declared_type)
+    if source_format in ("avif", "heif") and (declared := _declared_isobmff_size(data)):
+        _check_pixels(*declared, len(data), limits)
+    with strict_decoding(source_format, len(data)):
+        if source_format == "png":
+            _verify_png(data)
+        image = Image.open(io.BytesIO(data), formats=list(PILLOW_FORMATS[source_format]))
+        width, height = image.size
+        _check_pixels(width, height, len(data), limits)
+        frames = _count_frames(image, limits)
+        if frames * width * height > limits.max_animation_pixels:
+            raise Rejected(
+                "bomb", f"{frames} frames of {width}x{height} exceed {limits.max_animation_pixels:,} pixels"
+            )
+        orientation = _orientation(image)
+    return Source(image=image, format=source_format, byte_size=len(data), frames=frames, orientation=orientation)
+
+
+def load_frame(source: Source, index: int = 0) -> Image.Image:
+    """Decode one frame under the strict rules; later frames are where some bombs hide."""
+    with strict_decoding(source.format, source.byte_size):
+        if index:
+            source.image.seek(index)
+            width, height = source.image.size
+            _check_pixels(width, height, source.byte_size, Limits(max_pixels=Image.MAX_IMAGE_PIXELS or 1))
+        source.image.load()
+        return source.image

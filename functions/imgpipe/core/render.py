@@ -1,0 +1,368 @@
+"""Render transformations: decode once at the smallest scale that serves every request, then derive each.
+
+The order is fixed: shrink-on-load → orientation → crop → rot/flip → one resample → sRGB → fit crop/pad
+→ effects → watermarks → alpha/background → encode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from time import perf_counter
+
+from PIL import Image
+
+from imgpipe.core import analysis, ops, pixels
+from imgpipe.core.decode import Source, load_frame, open_source, strict_decoding
+from imgpipe.core.encode import encode, encode_animation
+from imgpipe.core.errors import SpecError
+from imgpipe.core.geometry import (
+    GRAVITY_ANCHORS,
+    ORIENTATION_TRANSPOSE,
+    ROTATE_CLOCKWISE,
+    FitPlan,
+    plan_fit,
+    swaps_axes,
+)
+from imgpipe.core.limits import Limits
+from imgpipe.core.models import OutputFormat, Rendered, RenderOptions
+from imgpipe.core.negotiate import content_type, negotiate
+from imgpipe.core.spec import TransformSpec
+
+ANALYSIS_SIZE = 256
+_ANIMATABLE: tuple[OutputFormat, ...] = ("gif", "webp")
+_ALPHA_FORMATS: tuple[OutputFormat, ...] = ("avif", "webp", "png", "gif")
+_WHITE = (255, 255, 255, 255)
+_FLIPS = {"h": (Image.Transpose.FLIP_LEFT_RIGHT,), "v": (Image.Transpose.FLIP_TOP_BOTTOM,)}
+_FLIPS["hv"] = _FLIPS["h"] + _FLIPS["v"]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One spec resolved against the source's full-resolution, upright geometry."""
+
+    spec: TransformSpec
+    crop: tuple[int, int, int, int] | None  # in upright source pixels
+    plan: FitPlan
+    needed: tuple[int, int]  # upright source size that still holds every output pixel
+
+
+@dataclass
+class _Base:
+    """The decoded, upright source in a working mode, possibly shrunk on load."""
+
+    image: Image.Image
+    icc: bytes | None
+    full_size: tuple[int, int]
+    notes: tuple[str, ...]
+
+    def scale_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        fx, fy = self.image.width / self.full_size[0], self.image.height / self.full_size[1]
+        left, top, right, bottom = box
+        return (
+            math.floor(left * fx),
+            math.floor(top * fy),
+            max(math.floor(left * fx) + 1, math.ceil(right * fx)),
+            max(math.floor(top * fy) + 1, math.ceil(bottom * fy)),
+        )
+
+
+def _as_spec(spec: TransformSpec | str) -> TransformSpec:
+    return spec if isinstance(spec, TransformSpec) else TransformSpec.parse(spec)
+
+
+def _clamped_crop(spec: TransformSpec, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    if spec.crop is None:
+        return None
+    x, y, w, h = spec.crop
+    right, bottom = min(x + w, size[0]), min(y + h, size[1])
+    if x >= size[0] or y >= size[1] or right <= x or bottom <= y:
+        raise SpecError("crop", f"the region {x},{y},{w},{h} lies outside the {size[0]}x{size[1]} image")
+    return (x, y, right, bottom)
+
+
+def _anchor(spec: TransformSpec, crop: tuple[int, int, int, int] | None, base_size: tuple[int, int],
+            focal: tuple[float, float] | None) -> tuple[float, float]:
+    if spec.fp is None and spec.g != "auto":
+        return GRAVITY_ANCHORS[spec.g]
+    point = spec.fp or focal or (0.5, 0.5)
+    x, y = point
+    if crop:
+        x = (x * base_size[0] - crop[0]) / max(1, crop[2] - crop[0])
+        y = (y * base_size[1] - crop[1]) / max(1, crop[3] - crop[1])
+    x, y = min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0)
+    # Follow the point through rot (clockwise) and flip.
+    if spec.rot == 90:
+        x, y = 1 - y, x
+    elif spec.rot == 180:
+        x, y = 1 - x, 1 - y
+    elif spec.rot == 270:
+        x, y = y, 1 - x
+    if "h" in spec.flip:
+        x = 1 - x
+    if "v" in spec.flip:
+        y = 1 - y
+    return x, y
+
+
+def _resolve(spec: TransformSpec, upright: tuple[int, int], limits: Limits,
+             focal: tuple[float, float] | None) -> _Request:
+    crop = _clamped_crop(spec, upright)
+    region = (crop[2] - crop[0], crop[3] - crop[1]) if crop else upright
+    if spec.rot in (90, 270):
+        region = (region[1], region[0])
+    target_width, target_height = spec.target_size()
+    anchor = _anchor(spec, crop, upright, focal)
+    plan = plan_fit(region[0], region[1], target_width, target_height, spec.fit, spec.up, anchor)
+    out_w, out_h = plan.output
+    if max(out_w, out_h) > limits.max_output_side or out_w * out_h > limits.max_output_pixels:
+        param = "w" if target_width else "h"
+        raise SpecError(
+            param,
+            f"the output would be {out_w}x{out_h}; at most {limits.max_output_side} px a side and "
+            f"{limits.max_output_pixels:,} pixels are allowed",
+        )
+    scale = min(1.0, plan.scale)
+    needed = (max(1, math.ceil(upright[0] * scale)), max(1, math.ceil(upright[1] * scale)))
+    return _Request(spec=spec, crop=crop, plan=plan, needed=needed)
+
+
+def _decode_base(source: Source, needed: tuple[int, int]) -> _Base:
+    image = source.image
+    notes: list[str] = []
+    stored_needed = (needed[1], needed[0]) if swaps_axes(source.orientation) else needed
+    full_stored = image.size
+    if source.format == "jpeg" and stored_needed[0] < full_stored[0]:
+        # DCT scaling: libjpeg decodes at 1/2, 1/4 or 1/8 directly, never below the needed size.
+        image.draft(image.mode, stored_needed)
+        if image.size != full_stored:
+            notes.append(f"shrink-on-load:{full_stored[0]}x{full_stored[1]}→{image.size[0]}x{image.size[1]}")
+    image = load_frame(source)
+    icc = image.info.get("icc_profile") or None
+    factor = min(image.width / stored_needed[0], image.height / stored_needed[1])
+    if factor >= 6:
+        # Box-reduce by whole factors while keeping ≥ 3× the needed size for the final Lanczos pass.
+        reduce_by = int(factor // 3)
+        with strict_decoding(source.format, source.byte_size):
+            image = image.reduce(reduce_by)
+        notes.append(f"reduce:1/{reduce_by}")
+    image = pixels.working_mode(image)
+    transpose = ORIENTATION_TRANSPOSE.get(source.orientation)
+    if transpose is not None:
+        image = image.transpose(transpose)
+        notes.append(f"orientation:{source.orientation}")
+    full_upright = (full_stored[1], full_stored[0]) if swaps_axes(source.orientation) else full_stored
+    return _Base(image=image, icc=icc if isinstance(icc, bytes) else None, full_size=full_upright, notes=tuple(notes))
+
+
+def _geometry(image: Image.Image, request: _Request, base: _Base, background: tuple[int, int, int, int]) -> Image.Image:
+    spec, plan = request.spec, request.plan
+    if request.crop:
+        image = image.crop(base.scale_box(request.crop))
+    if spec.rot:
+        image = image.transpose(ROTATE_CLOCKWISE[spec.rot])
+    for flip in _FLIPS.get(spec.flip, ()):
+        image = image.transpose(flip)
+    image = pixels.resize(image, plan.resized)
+    return image
+
+
+def _fit(image: Image.Image, plan: FitPlan, background: tuple[int, int, int, int]) -> Image.Image:
+    if plan.crop:
+        return image.crop(plan.crop)
+    if plan.canvas:
+        mode = "RGBA" if background[3] < 255 or image.mode in ("RGBA", "LA") else "RGB"
+        canvas = Image.new(mode, plan.canvas, background if mode == "RGBA" else background[:3])
+        layer = image.convert(mode)
+        if mode == "RGBA":
+            canvas.alpha_composite(layer, plan.offset)
+        else:
+            canvas.paste(layer, plan.offset)
+        return canvas
+    return image
+
+
+def _effects(image: Image.Image, spec: TransformSpec, options: RenderOptions) -> Image.Image:
+    if spec.gray:
+        image = ops.grayscale(image)
+    image = ops.blur(image, spec.blur)
+    image = ops.sharpen(image, spec.sharp)
+    if spec.mark:
+        overlay = options.overlays.get(spec.mark)
+        if overlay is None:
+            raise SpecError("mark", f"no watermark image is available under {spec.mark!r}")
+        mark_source = open_source(overlay, options.limits)
+        mark, _ = pixels.to_srgb(pixels.working_mode(load_frame(mark_source)), None)
+        image = ops.overlay_image(image, mark, spec.markpos, spec.markw, spec.markalpha)
+    if spec.txt:
+        colour = pixels.parse_hex_colour(spec.txtclr)
+        image = ops.overlay_text(image, spec.txt, spec.txtpos, round(spec.txtsize * spec.dpr), colour)
+    return image
+
+
+def _background(spec: TransformSpec, source_has_alpha: bool) -> tuple[int, int, int, int]:
+    if spec.bg:
+        return pixels.parse_hex_colour(spec.bg)
+    return (255, 255, 255, 0) if source_has_alpha else _WHITE
+
+
+def _finish_alpha(image: Image.Image, spec: TransformSpec, fmt: OutputFormat) -> Image.Image:
+    if image.mode not in ("RGBA", "LA"):
+        return image
+    if spec.bg:
+        colour = pixels.parse_hex_colour(spec.bg)
+        if fmt in _ALPHA_FORMATS and colour[3] < 255:
+            return pixels.underlay(image, colour)
+        return pixels.flatten(image, colour)
+    if fmt not in _ALPHA_FORMATS:
+        return pixels.flatten(image, _WHITE)
+    return image
+
+
+def _still(base: _Base, request: _Request, accept: str | None, options: RenderOptions,
+           notes: tuple[str, ...]) -> Rendered:
+    spec = request.spec
+    started = perf_counter()
+    source_alpha = pixels.has_alpha(base.image)
+    image = _geometry(base.image, request, base, _background(spec, source_alpha))
+    image, colour_note = pixels.to_srgb(image, base.icc)
+    image = _fit(image, request.plan, _background(spec, source_alpha))
+    image = _effects(image, spec, options)
+    image = pixels.drop_opaque_alpha(image)
+    fmt: OutputFormat = spec.fm if spec.fm != "auto" else negotiate(accept, pixels.has_alpha(image), False)
+    image = _finish_alpha(image, spec, fmt)
+    transformed = perf_counter()
+    data = encode(image, fmt, spec.q, spec.dpr, options.copyright)
+    encoded = perf_counter()
+    operations = [*base.notes, *notes, f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}"]
+    if colour_note:
+        operations.append(colour_note)
+    return Rendered(
+        data=data,
+        format=fmt,
+        media_type=content_type(fmt),
+        width=image.width,
+        height=image.height,
+        animated=False,
+        frames=1,
+        query=spec.with_format(fmt).variant_query(),
+        operations=tuple(operations),
+        timings_ms={"transform": (transformed - started) * 1000, "encode": (encoded - transformed) * 1000},
+        negotiated=spec.fm == "auto",
+    )
+
+
+def _animated(source: Source, request: _Request, fmt: OutputFormat, options: RenderOptions) -> Rendered:
+    spec = request.spec
+    started = perf_counter()
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    background = _background(spec, True)
+    for index in range(source.frames):
+        with strict_decoding(source.format, source.byte_size):
+            source.image.seek(index)
+            frame = source.image.convert("RGBA")
+            durations.append(int(source.image.info.get("duration", 100)) or 100)
+        transpose = ORIENTATION_TRANSPOSE.get(source.orientation)
+        if transpose is not None:
+            frame = frame.transpose(transpose)
+        base = _Base(image=frame, icc=None, full_size=frame.size, notes=())
+        frame = _geometry(frame, request, base, background)
+        frame = _effects(_fit(frame, request.plan, background), spec, options)
+        frames.append(_finish_alpha(frame, spec, fmt))
+    loop = source.image.info.get("loop", 0)
+    transformed = perf_counter()
+    data = encode_animation(frames, durations, loop if isinstance(loop, int) else 0, fmt, spec.q)
+    encoded = perf_counter()
+    return Rendered(
+        data=data,
+        format=fmt,
+        media_type=content_type(fmt),
+        width=frames[0].width,
+        height=frames[0].height,
+        animated=True,
+        frames=len(frames),
+        query=spec.with_format(fmt).variant_query(),
+        operations=(f"animation:{len(frames)} frames", f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}"),
+        timings_ms={"transform": (transformed - started) * 1000, "encode": (encoded - transformed) * 1000},
+        negotiated=spec.fm == "auto",
+    )
+
+
+def _animation_format(source: Source, spec: TransformSpec, accept: str | None,
+                      request: _Request, limits: Limits) -> tuple[OutputFormat | None, str | None]:
+    """The format to keep the animation in, or None with the reason it falls back to the first frame."""
+    if not source.animated:
+        return None, None
+    if not spec.anim:
+        return None, "animation:first-frame (anim=0)"
+    fmt = spec.fm if spec.fm != "auto" else negotiate(accept, True, True)
+    if fmt not in _ANIMATABLE:
+        return None, f"animation:first-frame ({fmt} output is still)"
+    out_w, out_h = request.plan.output
+    if source.frames * out_w * out_h > limits.max_animation_pixels:
+        return None, "animation:first-frame (over the animation budget)"
+    return fmt, None
+
+
+def render_many(
+    data: bytes,
+    specs: Sequence[TransformSpec | str],
+    accept: str | None = None,
+    *,
+    options: RenderOptions | None = None,
+) -> list[Rendered]:
+    """Render several transformations of one source from a single decode at the largest scale needed."""
+    options = options or RenderOptions()
+    started = perf_counter()
+    source = open_source(data, options.limits)
+    upright = source.oriented_size
+    parsed = [_as_spec(spec) for spec in specs]
+    focal = options.focal_point
+    requests = [_resolve(spec, upright, options.limits, focal) for spec in parsed]
+    if focal is None and any(spec.g == "auto" and spec.fp is None for spec in parsed):
+        focal = _estimate_focal_point(source)
+        source = open_source(data, options.limits)
+        requests = [_resolve(spec, upright, options.limits, focal) for spec in parsed]
+
+    results: dict[int, Rendered] = {}
+    stills: list[tuple[int, _Request, str | None]] = []
+    for index, request in enumerate(requests):
+        fmt, note = _animation_format(source, request.spec, accept, request, options.limits)
+        if fmt is not None:
+            results[index] = _animated(open_source(data, options.limits), request, fmt, options)
+        else:
+            stills.append((index, request, note))
+    if stills:
+        needed = (max(r.needed[0] for _, r, _ in stills), max(r.needed[1] for _, r, _ in stills))
+        if source.animated:
+            source = open_source(data, options.limits)
+        base = _decode_base(source, needed)
+        decoded = perf_counter()
+        for index, request, note in stills:
+            rendered = _still(base, request, accept, options, (note,) if note else ())
+            timings = {"decode": (decoded - started) * 1000, **rendered.timings_ms}
+            results[index] = _replace_timings(rendered, timings)
+    return [results[index] for index in range(len(requests))]
+
+
+def _replace_timings(rendered: Rendered, timings: dict[str, float]) -> Rendered:
+    return replace(rendered, timings_ms=timings)
+
+
+def _estimate_focal_point(source: Source) -> tuple[float, float]:
+    base = _decode_base(source, (ANALYSIS_SIZE, ANALYSIS_SIZE))
+    thumb, _ = pixels.to_srgb(base.image, base.icc)
+    return analysis.focal_point(thumb.convert("RGBA" if pixels.has_alpha(thumb) else "RGB"))
+
+
+def render(
+    data: bytes,
+    spec: TransformSpec | str,
+    accept: str | None = None,
+    *,
+    options: RenderOptions | None = None,
+) -> Rendered:
+    """Render one transformation (`spec` is a TransformSpec or its query string, e.g. `w=800&fm=webp`)."""
+    return render_many(data, [spec], accept, options=options)[0]
