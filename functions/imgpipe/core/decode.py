@@ -105,10 +105,11 @@ class Source:
     byte_size: int
     frames: int
     orientation: int
+    size: tuple[int, int]  # as stored, before shrink-on-load changes `image.size`
 
     @property
     def oriented_size(self) -> tuple[int, int]:
-        width, height = self.image.size
+        width, height = self.size
         return (height, width) if self.orientation in (5, 6, 7, 8) else (width, height)
 
     @property
@@ -160,6 +161,27 @@ def _verify_png(data: bytes) -> None:
         probe.verify()
 
 
+_PNG_INFLATE_STEP = 1 << 20
+
+
+def verify_png_stream(data: bytes) -> None:
+    """Inflate the IDAT stream in bounded steps so zlib checks its Adler-32; Pillow never does."""
+    position, inflater, finished = 8, zlib.decompressobj(), False
+    try:
+        while position + 8 <= len(data):
+            length, kind = struct.unpack(">I4s", data[position : position + 8])
+            if kind == b"IDAT" and not finished:
+                pending = data[position + 8 : position + 8 + length]
+                while pending and not finished:
+                    inflater.decompress(pending, _PNG_INFLATE_STEP)
+                    pending, finished = inflater.unconsumed_tail, inflater.eof
+            if kind == b"IEND":
+                break
+            position += 12 + length
+    except zlib.error as error:
+        raise Rejected("corrupt", f"the PNG image data fails its checksum ({error})") from error
+
+
 def open_source(data: bytes, limits: Limits, declared_type: str | None = None) -> Source:
     """Sniff, open and check a source against the limits without decoding its pixels."""
     if len(data) > limits.max_source_bytes:
@@ -181,7 +203,14 @@ def open_source(data: bytes, limits: Limits, declared_type: str | None = None) -
                 "bomb", f"{frames} frames of {width}x{height} exceed {limits.max_animation_pixels:,} pixels"
             )
         orientation = _orientation(image)
-    return Source(image=image, format=source_format, byte_size=len(data), frames=frames, orientation=orientation)
+    return Source(
+        image=image,
+        format=source_format,
+        byte_size=len(data),
+        frames=frames,
+        orientation=orientation,
+        size=(width, height),
+    )
 
 
 def load_frame(source: Source, index: int = 0) -> Image.Image:

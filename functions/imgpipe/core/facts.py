@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from imgpipe.core import analysis, pixels
-from imgpipe.core.decode import load_frame, open_source, strict_decoding
+from imgpipe.core.decode import load_frame, open_source, strict_decoding, verify_png_stream
 from imgpipe.core.exif import summarise_exif
 from imgpipe.core.limits import DEFAULT_LIMITS, Limits
 from imgpipe.core.models import ImageInfo
@@ -23,6 +23,8 @@ def inspect(data: bytes, *, limits: Limits = DEFAULT_LIMITS, declared_type: str 
     analysis runs on a small upright sRGB version of the first frame.
     """
     source = open_source(data, limits, declared_type)
+    if source.format == "png":
+        verify_png_stream(data)
     exif = summarise_exif(source.image)
     mode = source.image.mode
     alpha = pixels.has_alpha(source.image)

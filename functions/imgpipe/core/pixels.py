@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 
+import numpy as np
 from PIL import Image, ImageCms
 
 _SRGB_NAMES = ("srgb", "iec61966-2.1", "iec 61966-2-1")
@@ -66,7 +67,9 @@ def working_mode(image: Image.Image) -> Image.Image:
     if mode == "1":
         return image.convert("L")
     if mode.startswith("I;16"):
-        return image.convert("L")
+        # Pillow's I;16 → L conversion clips at 255; keep the top 8 bits instead.
+        wide = np.asarray(image, dtype=np.uint16)
+        return Image.fromarray((wide >> 8).astype(np.uint8), "L")
     if mode in ("I", "F"):
         # Scale the actual range into 8 bits; a plain convert would clip everything above 255.
         low, high = image.getextrema()  # type: ignore[misc]
@@ -93,11 +96,12 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | N
     colour, alpha = _split_alpha(image)
     if icc and not (colour.mode in ("RGB", "L") and is_srgb(icc)):
         try:
-            out_mode = "RGB" if colour.mode in ("CMYK", "RGB") else colour.mode
-            converted = ImageCms.applyTransform(colour, _transform(icc, colour.mode, out_mode))
+            converted = ImageCms.applyTransform(colour, _transform(icc, colour.mode, "RGB"))
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
             converted = None  # a broken profile is ignored, never fatal
         if converted is not None:
+            if colour.mode == "L":
+                converted = converted.convert("L")  # a grey profile maps to neutral sRGB; keep one channel
             note = f"icc:{profile_name(icc) or 'embedded'}→sRGB"
             return _with_alpha(converted, alpha), note
     if colour.mode == "CMYK":

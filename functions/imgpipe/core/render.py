@@ -132,7 +132,7 @@ def _decode_base(source: Source, needed: tuple[int, int]) -> _Base:
     image = source.image
     notes: list[str] = []
     stored_needed = (needed[1], needed[0]) if swaps_axes(source.orientation) else needed
-    full_stored = image.size
+    full_stored = source.size
     if source.format == "jpeg" and stored_needed[0] < full_stored[0]:
         # DCT scaling: libjpeg decodes at 1/2, 1/4 or 1/8 directly, never below the needed size.
         image.draft(image.mode, stored_needed)

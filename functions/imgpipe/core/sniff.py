@@ -43,6 +43,13 @@ SOURCE_MEDIA_TYPES: dict[SourceFormat, frozenset[str]] = {
     "bmp": frozenset({"image/bmp", "image/x-ms-bmp"}),
 }
 
+# Extensions that say what a file is: every image one, and the common non-image types that turn up
+# disguised as images. Unknown extensions (".tmp", ".fuzzed", ".1") claim nothing.
+_CLAIMING_EXTENSIONS = frozenset().union(*SOURCE_EXTENSIONS.values()) | {
+    "svg", "svgz", "psd", "ico", "cur", "jxl", "jp2", "heics", "pdf", "ps", "eps", "txt", "html", "htm",
+    "xml", "js", "json", "php", "exe", "dll", "zip", "gz", "rar", "7z", "doc", "docx", "xls", "xlsx",
+    "mp3", "mp4", "mov", "avi", "mkv", "wav", "ogg", "webm", "m4a", "flac",
+}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"mif2"}
 _BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
@@ -132,5 +139,7 @@ def check_declared_type(actual: SourceFormat, declared: str) -> None:
     if "." not in name.strip("."):
         return
     extension = name.rsplit(".", 1)[-1]
+    if extension not in _CLAIMING_EXTENSIONS:
+        return
     if extension not in SOURCE_EXTENSIONS[actual]:
         raise Rejected("type-mismatch", f"named .{extension} but the content is {actual}")

@@ -1,0 +1,154 @@
+"""Safe decode: every way a source can be bad ends as a Rejected with the right reason."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from imgpipe.core import Limits, Rejected, inspect
+from imgpipe.core.sniff import sniff
+from tests.builders import animated_gif, encode, photo_like, png_header_only, colour_card
+
+
+def rejection(data: bytes, **kwargs: object) -> Rejected:
+    with pytest.raises(Rejected) as caught:
+        inspect(data, **kwargs)  # type: ignore[arg-type]
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [("JPEG", "jpeg"), ("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp"), ("AVIF", "avif"), ("TIFF", "tiff"), ("BMP", "bmp")],
+)
+def test_sniff_names_the_format_from_bytes_alone(fmt: str, expected: str) -> None:
+    # Given an image encoded in a format
+    data = encode(colour_card(64, 48), fmt)
+    # When it is sniffed / Then the magic bytes name it
+    assert sniff(data) == expected
+
+
+def test_heif_sources_are_decoded_through_the_plugin() -> None:
+    # Given a HEIF file written by pillow-heif
+    import pillow_heif
+
+    heif = pillow_heif.from_pillow(colour_card(64, 48))
+    out = io.BytesIO()
+    heif.save(out, quality=90)
+    # When it is inspected / Then it is recognised and measured
+    info = inspect(out.getvalue())
+    assert (info.format, info.width, info.height) == ("heif", 64, 48)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"\0" * 64, "empty"),
+        (b"hello, I am a text file" * 10, "not-an-image"),
+        (b"GIF8", "truncated"),
+        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "unsupported-format"),
+        (b"<svg onload=alert(1)></svg>", "unsupported-format"),
+        (b"8BPS\x00\x01" + b"\0" * 64, "unsupported-format"),
+        (b"%PDF-1.4\n" + b"\0" * 64, "unsupported-format"),
+    ],
+)
+def test_non_images_are_rejected_with_their_reason(data: bytes, reason: str) -> None:
+    # Given bytes that are not a usable image / When inspected / Then the reason says why
+    assert rejection(data).reason == reason
+
+
+def test_a_truncated_jpeg_is_rejected_as_truncated() -> None:
+    # Given a real JPEG cut in the middle of its scan data
+    data = encode(photo_like(600, 400), "JPEG", quality=90)
+    # When inspected / Then it is truncated, not silently grey-filled
+    assert rejection(data[: len(data) // 2]).reason == "truncated"
+
+
+def test_a_png_with_a_bad_chunk_checksum_is_corrupt() -> None:
+    # Given a PNG whose IHDR checksum was damaged (Pillow decodes these silently)
+    data = bytearray(encode(colour_card(32, 32), "PNG"))
+    data[29] ^= 0xFF
+    # When inspected / Then verify() catches it
+    assert rejection(bytes(data)).reason == "corrupt"
+
+
+def test_a_header_claiming_a_huge_image_is_a_bomb_before_any_decode() -> None:
+    # Given a tiny PNG whose header claims 30000 × 30000 pixels
+    data = png_header_only(30_000, 30_000)
+    # When inspected / Then it is refused as a bomb by the header check
+    assert rejection(data).reason == "bomb"
+
+
+def test_an_honest_but_oversized_image_hits_the_pixel_limit() -> None:
+    # Given an ordinary image over a lowered pixel limit
+    data = encode(photo_like(300, 200), "JPEG")
+    # When inspected under a 50 000 pixel limit / Then it is pixel-limit, not bomb
+    assert rejection(data, limits=Limits(max_pixels=50_000)).reason == "pixel-limit"
+
+
+def test_too_many_frames_are_refused() -> None:
+    # Given a 12-frame GIF and a limit of 10 frames
+    data = animated_gif(12)
+    # When inspected / Then it is too-many-frames
+    assert rejection(data, limits=Limits(max_frames=10)).reason == "too-many-frames"
+
+
+def test_frames_times_pixels_are_budgeted() -> None:
+    # Given an animation within the frame count but over the frames × pixels budget
+    data = animated_gif(10, size=(100, 100))
+    # When inspected with a 50 000 pixel animation budget / Then it is a bomb
+    assert rejection(data, limits=Limits(max_animation_pixels=50_000)).reason == "bomb"
+
+
+def test_oversized_files_are_refused_before_sniffing() -> None:
+    data = encode(photo_like(300, 200), "JPEG")
+    assert rejection(data, limits=Limits(max_source_bytes=1_000)).reason == "too-large"
+
+
+@pytest.mark.parametrize(
+    ("declared", "reason"),
+    [("holiday.png", "type-mismatch"), ("image/png", "type-mismatch"), ("song.mp3", "type-mismatch")],
+)
+def test_a_declared_type_that_disagrees_with_the_bytes_is_refused(declared: str, reason: str) -> None:
+    # Given a JPEG announced as something else
+    data = encode(colour_card(32, 32), "JPEG")
+    # When inspected with that claim / Then the mismatch is the reason
+    assert rejection(data, declared_type=declared).reason == reason
+
+
+@pytest.mark.parametrize("declared", ["holiday.JPG", "image/jpeg", "no-extension", "application/octet-stream"])
+def test_matching_or_empty_claims_pass(declared: str) -> None:
+    data = encode(colour_card(32, 32), "JPEG")
+    assert inspect(data, declared_type=declared).format == "jpeg"
+
+
+def test_inspect_reports_the_facts_of_a_good_image() -> None:
+    # Given a 400 × 300 JPEG stored with orientation 6 and GPS
+    card = colour_card(400, 300)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS 7D"
+    exif.get_ifd(0x8825)[2] = (1.0, 2.0, 3.0)
+    data = encode(card.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes(), quality=92)
+    # When inspected
+    info = inspect(data)
+    # Then the size is the upright size and the facts are all there
+    assert (info.width, info.height, info.orientation) == (400, 300, 6)
+    assert info.camera == "Canon EOS 7D"
+    assert info.had_gps is True
+    assert len(info.sha256) == 64 and info.bytes == len(data)
+    assert info.frames == 1 and not info.animated
+    assert info.dominant_colour.startswith("#") and len(info.phash) == 16
+    assert 0 <= info.focal_point[0] <= 1 and 0 <= info.focal_point[1] <= 1
+    assert len(info.blurhash) == 28
+
+
+def test_a_decoder_crash_inside_pillow_is_a_rejection_not_an_exception() -> None:
+    # Given a GIF whose frame data is garbage after a valid header
+    good = animated_gif(3)
+    broken = good[:40] + bytes((b * 7 + 3) % 256 for b in good[40:])
+    # When inspected / Then whatever Pillow raises comes back as a Rejected
+    assert rejection(broken).reason in {"corrupt", "truncated", "bomb"}
