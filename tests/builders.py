@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,7 +75,10 @@ _INVERSE_OF = {
 def oriented(upright: Image.Image, orientation: int, fmt: str = "JPEG", **options: object) -> bytes:
     """Store `upright` the way a camera would with this EXIF orientation (pixels turned, tag set)."""
     stored = upright.transpose(_INVERSE_OF[orientation]) if orientation in _INVERSE_OF else upright
-    assert orientation == 1 or stored.transpose(ORIENTATION_TRANSPOSE[orientation]).tobytes() == upright.tobytes()
+    assert (
+        orientation == 1
+        or stored.transpose(ORIENTATION_TRANSPOSE[orientation]).tobytes() == upright.tobytes()
+    )
     exif = Image.Exif()
     exif[0x0112] = orientation
     return encode(stored, fmt, exif=exif.tobytes(), **options)
@@ -163,7 +167,9 @@ def icc_profile(name: str) -> bytes:
         + b"acsp"
         + b"APPL"
         + b"\0" * 24
-        + _s15(_D50[0]) + _s15(_D50[1]) + _s15(_D50[2])
+        + _s15(_D50[0])
+        + _s15(_D50[1])
+        + _s15(_D50[2])
         + b"\0" * 48
     )
     assert len(header) == 128, len(header)
@@ -175,7 +181,9 @@ def expected_srgb(rgb: tuple[int, int, int], space: str) -> tuple[int, int, int]
     linear = (np.array(rgb) / 255.0) ** 2.2
     xyz = rgb_to_xyz_matrix(PRIMARIES[space]) @ linear
     srgb_linear = np.clip(np.linalg.solve(rgb_to_xyz_matrix(PRIMARIES["srgb"]), xyz), 0, 1)
-    encoded = np.where(srgb_linear <= 0.0031308, 12.92 * srgb_linear, 1.055 * srgb_linear ** (1 / 2.4) - 0.055)
+    encoded = np.where(
+        srgb_linear <= 0.0031308, 12.92 * srgb_linear, 1.055 * srgb_linear ** (1 / 2.4) - 0.055
+    )
     red, green, blue = (round(v * 255) for v in encoded)
     return red, green, blue
 
@@ -185,7 +193,6 @@ def expected_srgb(rgb: tuple[int, int, int], space: str) -> tuple[int, int, int]
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims a size but whose data is tiny: a decompression bomb's shape."""
-    import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -199,6 +206,8 @@ def animated_gif(frames: int, size: tuple[int, int] = (40, 30), duration: int = 
     images = []
     for index in range(frames):
         frame = Image.new("RGB", size, (index * 37 % 256, 80, 200 - index * 13 % 200))
-        ImageDraw.Draw(frame).rectangle((index % size[0], 0, index % size[0] + 5, size[1]), fill=(255, 255, 0))
+        ImageDraw.Draw(frame).rectangle(
+            (index % size[0], 0, index % size[0] + 5, size[1]), fill=(255, 255, 0)
+        )
         images.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
     return encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from imgpipe.core import Rejected, SpecError, inspect, render
 
@@ -13,8 +14,8 @@ EXIT_REJECTED = 2
 EXIT_USAGE = 64
 
 
-def _print_json(payload: object, stream: object = None) -> None:
-    print(json.dumps(payload, indent=2, ensure_ascii=False), file=stream or sys.stdout)  # type: ignore[call-overload]
+def _print_json(payload: object, stream: TextIO | None = None) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False), file=stream or sys.stdout)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -38,7 +39,11 @@ def _render(args: argparse.Namespace) -> int:
     except SpecError as error:
         _print_json({"error": "bad-parameter", "param": error.param, "message": error.message}, sys.stderr)
         return EXIT_USAGE
-    output = Path(args.output) if args.output else path.with_suffix(f".out.{rendered.format.replace('jpeg', 'jpg')}")
+    output = (
+        Path(args.output)
+        if args.output
+        else path.with_suffix(f".out.{rendered.format.replace('jpeg', 'jpg')}")
+    )
     output.write_bytes(rendered.data)
     _print_json(
         {

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(os.environ.get("IMGPIPE_CORPUS", Path(__file__).resolve().parents[2].parent / "shared" / "corpus"))
+CORPUS = Path(
+    os.environ.get("IMGPIPE_CORPUS", Path(__file__).resolve().parents[2].parent / "shared" / "corpus")
+)
 
 
 @dataclass(frozen=True)
@@ -67,5 +69,11 @@ MANIFEST = load_manifest()
 
 def corpus_params(folder: str) -> list[object]:
     if not MANIFEST:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"corpus not found at {CORPUS}"), id="no-corpus")]
-    return [pytest.param(row, id=row.path.split("/", 1)[1]) for row in MANIFEST if row.path.startswith(folder + "/")]
+        return [
+            pytest.param(None, marks=pytest.mark.skip(reason=f"corpus not found at {CORPUS}"), id="no-corpus")
+        ]
+    return [
+        pytest.param(row, id=row.path.split("/", 1)[1])
+        for row in MANIFEST
+        if row.path.startswith(folder + "/")
+    ]

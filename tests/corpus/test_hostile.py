@@ -67,12 +67,15 @@ def _run_capped(path: str, declared: str) -> tuple[dict[str, object], float]:
         outcome: dict[str, object]
         try:
             resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_CAP, ADDRESS_SPACE_CAP))
-            data = open(path, "rb").read()  # noqa: PTH123, SIM115 - the child exits right after
+            data = open(path, "rb").read()  # noqa: SIM115 - the child exits right after
             try:
                 inspect(data, declared_type=declared)
                 outputs = [render(data, q).data for q in ("w=300&fm=webp&anim=0", "w=300&fm=jpeg&anim=0")]
-                outcome = {"status": "processed", "php": any(b"<?php" in out for out in outputs),
-                           "same_tail": any(data[-64:] in out for out in outputs) if len(data) > 4096 else False}
+                outcome = {
+                    "status": "processed",
+                    "php": any(b"<?php" in out for out in outputs),
+                    "same_tail": any(data[-64:] in out for out in outputs) if len(data) > 4096 else False,
+                }
             except Rejected as rejection:
                 outcome = {"status": "rejected", "reason": rejection.reason, "message": rejection.message}
         except BaseException as error:  # the crash itself is the finding

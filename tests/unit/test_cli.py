@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from imgpipe.cli import EXIT_REJECTED, EXIT_USAGE, main
-from tests.builders import encode, oriented, colour_card
+from tests.builders import colour_card, encode, oriented
 
 
 def test_inspect_prints_facts_and_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,7 +25,9 @@ def test_inspect_prints_facts_and_exits_zero(tmp_path: Path, capsys: pytest.Capt
     assert (facts["width"], facts["height"], facts["orientation"]) == (400, 300, 6)
 
 
-def test_inspect_rejection_exits_two_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_rejection_exits_two_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a PNG named .jpg
     path = tmp_path / "liar.jpg"
     path.write_bytes(encode(colour_card(32, 32), "PNG"))

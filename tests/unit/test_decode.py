@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 
+import pillow_heif
 import pytest
 from PIL import Image
 
 from imgpipe.core import Limits, Rejected, inspect
 from imgpipe.core.sniff import sniff
-from tests.builders import animated_gif, encode, photo_like, png_header_only, colour_card
+from tests.builders import animated_gif, colour_card, encode, photo_like, png_header_only
 
 
 def rejection(data: bytes, **kwargs: object) -> Rejected:
@@ -20,7 +21,15 @@ def rejection(data: bytes, **kwargs: object) -> Rejected:
 
 @pytest.mark.parametrize(
     ("fmt", "expected"),
-    [("JPEG", "jpeg"), ("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp"), ("AVIF", "avif"), ("TIFF", "tiff"), ("BMP", "bmp")],
+    [
+        ("JPEG", "jpeg"),
+        ("PNG", "png"),
+        ("GIF", "gif"),
+        ("WEBP", "webp"),
+        ("AVIF", "avif"),
+        ("TIFF", "tiff"),
+        ("BMP", "bmp"),
+    ],
 )
 def test_sniff_names_the_format_from_bytes_alone(fmt: str, expected: str) -> None:
     # Given an image encoded in a format
@@ -31,8 +40,6 @@ def test_sniff_names_the_format_from_bytes_alone(fmt: str, expected: str) -> Non
 
 def test_heif_sources_are_decoded_through_the_plugin() -> None:
     # Given a HEIF file written by pillow-heif
-    import pillow_heif
-
     heif = pillow_heif.from_pillow(colour_card(64, 48))
     out = io.BytesIO()
     heif.save(out, quality=90)
@@ -48,7 +55,10 @@ def test_heif_sources_are_decoded_through_the_plugin() -> None:
         (b"\0" * 64, "empty"),
         (b"hello, I am a text file" * 10, "not-an-image"),
         (b"GIF8", "truncated"),
-        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "unsupported-format"),
+        (
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "unsupported-format",
+        ),
         (b"<svg onload=alert(1)></svg>", "unsupported-format"),
         (b"8BPS\x00\x01" + b"\0" * 64, "unsupported-format"),
         (b"%PDF-1.4\n" + b"\0" * 64, "unsupported-format"),
@@ -118,7 +128,9 @@ def test_a_declared_type_that_disagrees_with_the_bytes_is_refused(declared: str,
     assert rejection(data, declared_type=declared).reason == reason
 
 
-@pytest.mark.parametrize("declared", ["holiday.JPG", "image/jpeg", "no-extension", "application/octet-stream"])
+@pytest.mark.parametrize(
+    "declared", ["holiday.JPG", "image/jpeg", "no-extension", "application/octet-stream"]
+)
 def test_matching_or_empty_claims_pass(declared: str) -> None:
     data = encode(colour_card(32, 32), "JPEG")
     assert inspect(data, declared_type=declared).format == "jpeg"

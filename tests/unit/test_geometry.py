@@ -26,7 +26,11 @@ from imgpipe.core.geometry import anchored_offset, plan_fit
     ],
 )
 def test_plan_output_size(
-    source: tuple[int, int], target: tuple[int | None, int | None], fit: str, up: bool, output: tuple[int, int]
+    source: tuple[int, int],
+    target: tuple[int | None, int | None],
+    fit: str,
+    up: bool,
+    output: tuple[int, int],
 ) -> None:
     # Given a source and a requested box / When planned / Then the output has the expected size
     plan = plan_fit(source[0], source[1], target[0], target[1], fit, up)  # type: ignore[arg-type]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageCms, ImageDraw, ImageFilter
+from PIL import Image, ImageCms, ImageDraw, ImageFilter, ImageStat
 
-from imgpipe.core import Rendered, RenderOptions, SpecError, render, render_many
+from imgpipe.core import Limits, Rendered, RenderOptions, SpecError, render, render_many
 from imgpipe.core.metrics import delta_e, ssim
 from tests.builders import (
     BLUE,
@@ -16,12 +16,12 @@ from tests.builders import (
     YELLOW,
     animated_gif,
     colour_at,
+    colour_card,
     encode,
     expected_srgb,
     icc_profile,
     oriented,
     photo_like,
-    colour_card,
     with_gps,
 )
 
@@ -76,7 +76,12 @@ def test_orientation_is_known_before_shrink_on_load() -> None:
 def test_wide_gamut_sources_are_converted_to_srgb(space: str, fmt: str) -> None:
     # Given a flat colour tagged with a wide-gamut profile
     colour = (200, 100, 50)
-    data = encode(Image.new("RGB", (64, 64), colour), fmt, icc_profile=icc_profile(space), **({"quality": 98} if fmt == "JPEG" else {}))
+    data = encode(
+        Image.new("RGB", (64, 64), colour),
+        fmt,
+        icc_profile=icc_profile(space),
+        **({"quality": 98} if fmt == "JPEG" else {}),
+    )
     # When rendered to PNG
     rendered = render(data, "w=32&fm=png")
     # Then the pixels are what that colour looks like in sRGB, and no profile is left in the output
@@ -257,8 +262,6 @@ def test_blur_and_sharp_change_local_contrast_in_opposite_directions() -> None:
     sharpened = decoded(render(data, "sharp=60&fm=png"))
 
     def edges(image: Image.Image) -> float:
-        from PIL import ImageStat
-
         return float(ImageStat.Stat(image.convert("L").filter(ImageFilter.FIND_EDGES)).mean[0])
 
     assert edges(blurred) < edges(plain) * 0.7
@@ -334,7 +337,9 @@ def test_each_output_format_decodes_as_itself(fmt: str) -> None:
     image = decoded(rendered)
     assert image.format.lower() == fmt and image.size == (300, 200)
     assert rendered.media_type == f"image/{fmt}"
-    assert ssim(image.convert("RGB"), source.resize((300, 200), Image.Resampling.LANCZOS)) > (0.75 if fmt == "gif" else 0.85)
+    assert ssim(image.convert("RGB"), source.resize((300, 200), Image.Resampling.LANCZOS)) > (
+        0.75 if fmt == "gif" else 0.85
+    )
 
 
 def test_quality_trades_bytes_for_similarity() -> None:
@@ -365,8 +370,6 @@ def test_animation_falls_back_to_the_first_frame_and_says_why(query: str, reason
 
 
 def test_animation_over_budget_falls_back_to_the_first_frame() -> None:
-    from imgpipe.core import Limits
-
     # Given a 6-frame 80 × 60 animation (28 800 source pixels) and a 50 000 pixel animation budget
     data = animated_gif(6, (80, 60))
     options = RenderOptions(limits=Limits(max_animation_pixels=50_000))
@@ -388,7 +391,11 @@ def test_render_many_matches_single_renders_from_one_decode() -> None:
     many = render_many(data, queries)
     for query, rendition in zip(queries, many, strict=True):
         single = render(data, query)
-        assert (rendition.width, rendition.height, rendition.format) == (single.width, single.height, single.format)
+        assert (rendition.width, rendition.height, rendition.format) == (
+            single.width,
+            single.height,
+            single.format,
+        )
         assert ssim(decoded(rendition).convert("RGB"), decoded(single).convert("RGB")) > 0.97
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from imgpipe.core.errors import Rejected
+from imgpipe.core.errors import Rejected, RejectionReason
 from imgpipe.core.limits import Limits
 from imgpipe.core.sniff import PILLOW_FORMATS, SourceFormat, check_declared_type, sniff
 
@@ -26,10 +26,18 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Our own limits are checked first; Pillow's guard stays on as a second line (warnings become errors).
 Image.MAX_IMAGE_PIXELS = 100_000_000
 
-_MIN_HEADER_BYTES: dict[SourceFormat, int] = {"gif": 13, "png": 33, "jpeg": 4, "bmp": 26, "webp": 30, "tiff": 8}
+_MIN_HEADER_BYTES: dict[SourceFormat, int] = {
+    "gif": 13,
+    "png": 33,
+    "jpeg": 4,
+    "bmp": 26,
+    "webp": 30,
+    "tiff": 8,
+}
 _ORIENTATION_TAG = 0x0112
 # Exceptions a broken file raises from inside Pillow's parsers and decoders.
 _DECODE_ERRORS = (
+    Image.DecompressionBombError,
     OSError,
     SyntaxError,
     ValueError,
@@ -85,15 +93,12 @@ def strict_decoding(source_format: SourceFormat | None, size: int) -> Iterator[N
             yield
         except _DECODE_ERRORS as error:
             raise classify(error, source_format, size) from error
-        except Image.DecompressionBombError as error:  # pragma: no cover - subclass of the above in some versions
-            raise classify(error, source_format, size) from error
-    for warning in caught:
-        if issubclass(warning.category, Image.DecompressionBombWarning):
-            raise classify(warning.message, source_format, size)  # type: ignore[arg-type]
-        if issubclass(warning.category, UserWarning | RuntimeWarning) and not _is_metadata_warning(
-            warning.message
-        ):
-            raise Rejected("corrupt", f"the decoder reported damage: {warning.message}")
+    for record in caught:
+        message = record.message if isinstance(record.message, Warning) else UserWarning(record.message)
+        if isinstance(message, Image.DecompressionBombWarning):
+            raise classify(message, source_format, size)
+        if isinstance(message, UserWarning | RuntimeWarning) and not _is_metadata_warning(message):
+            raise Rejected("corrupt", f"the decoder reported damage: {message}")
 
 
 @dataclass
@@ -139,10 +144,11 @@ def _check_pixels(width: int, height: int, byte_size: int, limits: Limits) -> No
         raise Rejected("corrupt", f"the image declares an empty size {width}x{height}")
     pixels = width * height
     if pixels > limits.max_pixels or max(width, height) > limits.max_side:
-        reason = "bomb" if pixels / max(byte_size, 1) > limits.bomb_ratio else "pixel-limit"
+        reason: RejectionReason = "bomb" if pixels / max(byte_size, 1) > limits.bomb_ratio else "pixel-limit"
         raise Rejected(
             reason,
-            f"{width}x{height} exceeds the limits ({limits.max_pixels:,} pixels, {limits.max_side} px a side)",
+            f"{width}x{height} exceeds the limits "
+            f"({limits.max_pixels:,} pixels, {limits.max_side} px a side)",
         )
 
 

@@ -19,7 +19,8 @@ _C2 = (0.03 * 255) ** 2
 def _gaussian_kernel(sigma: float = 1.5, radius: int = 5) -> FloatArray:
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     kernel = np.exp(-(x**2) / (2 * sigma**2))
-    return kernel / kernel.sum()
+    normalised: FloatArray = kernel / kernel.sum()
+    return normalised
 
 
 def _blur(plane: FloatArray, kernel: FloatArray) -> FloatArray:
@@ -57,11 +58,17 @@ def srgb_to_lab(rgb: tuple[int, int, int] | FloatArray) -> FloatArray:
     c = np.asarray(rgb, dtype=np.float64) / 255.0
     linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     m = np.array(
-        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+        [
+            [0.4124564, 0.3575761, 0.1804375],
+            [0.2126729, 0.7151522, 0.0721750],
+            [0.0193339, 0.1191920, 0.9503041],
+        ]
     )
     xyz = linear @ m.T / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1
+    )
 
 
 def delta_e(rgb_a: tuple[int, int, int], rgb_b: tuple[int, int, int]) -> float:

@@ -60,10 +60,15 @@ def overlay_text(
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    x, y = _position(base.size, (right - left, bottom - top), gravity)
-    origin = (x - left, y - top)
+    x, y = _position(base.size, (round(right - left), round(bottom - top)), gravity)
+    origin = (x - round(left), y - round(top))
     shadow_offset = max(1, size // 16)
-    draw.text((origin[0] + shadow_offset, origin[1] + shadow_offset), text, font=font, fill=(0, 0, 0, colour[3] // 2))
+    draw.text(
+        (origin[0] + shadow_offset, origin[1] + shadow_offset),
+        text,
+        font=font,
+        fill=(0, 0, 0, colour[3] // 2),
+    )
     draw.text(origin, text, font=font, fill=colour)
     base.alpha_composite(layer)
     return base if image.mode in ("RGBA", "LA") else base.convert("RGB")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -72,8 +73,9 @@ def working_mode(image: Image.Image) -> Image.Image:
         return Image.fromarray((wide >> 8).astype(np.uint8), "L")
     if mode in ("I", "F"):
         # Scale the actual range into 8 bits; a plain convert would clip everything above 255.
-        low, high = image.getextrema()  # type: ignore[misc]
-        span = float(high - low) or 1.0
+        extrema = cast(tuple[float, float], image.getextrema())
+        low, high = float(extrema[0]), float(extrema[1])
+        span = high - low or 1.0
         return image.point(lambda value: (value - low) * 255.0 / span).convert("L")
     if mode == "YCbCr":
         return image.convert("RGB")

@@ -34,7 +34,10 @@ ANALYSIS_SIZE = 256
 _ANIMATABLE: tuple[OutputFormat, ...] = ("gif", "webp")
 _ALPHA_FORMATS: tuple[OutputFormat, ...] = ("avif", "webp", "png", "gif")
 _WHITE = (255, 255, 255, 255)
-_FLIPS = {"h": (Image.Transpose.FLIP_LEFT_RIGHT,), "v": (Image.Transpose.FLIP_TOP_BOTTOM,)}
+_FLIPS: dict[str, tuple[Image.Transpose, ...]] = {
+    "h": (Image.Transpose.FLIP_LEFT_RIGHT,),
+    "v": (Image.Transpose.FLIP_TOP_BOTTOM,),
+}
 _FLIPS["hv"] = _FLIPS["h"] + _FLIPS["v"]
 
 
@@ -82,8 +85,12 @@ def _clamped_crop(spec: TransformSpec, size: tuple[int, int]) -> tuple[int, int,
     return (x, y, right, bottom)
 
 
-def _anchor(spec: TransformSpec, crop: tuple[int, int, int, int] | None, base_size: tuple[int, int],
-            focal: tuple[float, float] | None) -> tuple[float, float]:
+def _anchor(
+    spec: TransformSpec,
+    crop: tuple[int, int, int, int] | None,
+    base_size: tuple[int, int],
+    focal: tuple[float, float] | None,
+) -> tuple[float, float]:
     if spec.fp is None and spec.g != "auto":
         return GRAVITY_ANCHORS[spec.g]
     point = spec.fp or focal or (0.5, 0.5)
@@ -106,8 +113,9 @@ def _anchor(spec: TransformSpec, crop: tuple[int, int, int, int] | None, base_si
     return x, y
 
 
-def _resolve(spec: TransformSpec, upright: tuple[int, int], limits: Limits,
-             focal: tuple[float, float] | None) -> _Request:
+def _resolve(
+    spec: TransformSpec, upright: tuple[int, int], limits: Limits, focal: tuple[float, float] | None
+) -> _Request:
     crop = _clamped_crop(spec, upright)
     region = (crop[2] - crop[0], crop[3] - crop[1]) if crop else upright
     if spec.rot in (90, 270):
@@ -153,10 +161,14 @@ def _decode_base(source: Source, needed: tuple[int, int]) -> _Base:
         image = image.transpose(transpose)
         notes.append(f"orientation:{source.orientation}")
     full_upright = (full_stored[1], full_stored[0]) if swaps_axes(source.orientation) else full_stored
-    return _Base(image=image, icc=icc if isinstance(icc, bytes) else None, full_size=full_upright, notes=tuple(notes))
+    return _Base(
+        image=image, icc=icc if isinstance(icc, bytes) else None, full_size=full_upright, notes=tuple(notes)
+    )
 
 
-def _geometry(image: Image.Image, request: _Request, base: _Base, background: tuple[int, int, int, int]) -> Image.Image:
+def _geometry(
+    image: Image.Image, request: _Request, base: _Base, background: tuple[int, int, int, int]
+) -> Image.Image:
     spec, plan = request.spec, request.plan
     if request.crop:
         image = image.crop(base.scale_box(request.crop))
@@ -164,8 +176,7 @@ def _geometry(image: Image.Image, request: _Request, base: _Base, background: tu
         image = image.transpose(ROTATE_CLOCKWISE[spec.rot])
     for flip in _FLIPS.get(spec.flip, ()):
         image = image.transpose(flip)
-    image = pixels.resize(image, plan.resized)
-    return image
+    return pixels.resize(image, plan.resized)
 
 
 def _fit(image: Image.Image, plan: FitPlan, background: tuple[int, int, int, int]) -> Image.Image:
@@ -220,8 +231,9 @@ def _finish_alpha(image: Image.Image, spec: TransformSpec, fmt: OutputFormat) ->
     return image
 
 
-def _still(base: _Base, request: _Request, accept: str | None, options: RenderOptions,
-           notes: tuple[str, ...]) -> Rendered:
+def _still(
+    base: _Base, request: _Request, accept: str | None, options: RenderOptions, notes: tuple[str, ...]
+) -> Rendered:
     spec = request.spec
     started = perf_counter()
     source_alpha = pixels.has_alpha(base.image)
@@ -263,7 +275,8 @@ def _animated(source: Source, request: _Request, fmt: OutputFormat, options: Ren
         with strict_decoding(source.format, source.byte_size):
             source.image.seek(index)
             frame = source.image.convert("RGBA")
-            durations.append(int(source.image.info.get("duration", 100)) or 100)
+            duration = source.image.info.get("duration")
+            durations.append(round(duration) if isinstance(duration, int | float) and duration > 0 else 100)
         transpose = ORIENTATION_TRANSPOSE.get(source.orientation)
         if transpose is not None:
             frame = frame.transpose(transpose)
@@ -284,14 +297,18 @@ def _animated(source: Source, request: _Request, fmt: OutputFormat, options: Ren
         animated=True,
         frames=len(frames),
         query=spec.with_format(fmt).variant_query(),
-        operations=(f"animation:{len(frames)} frames", f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}"),
+        operations=(
+            f"animation:{len(frames)} frames",
+            f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}",
+        ),
         timings_ms={"transform": (transformed - started) * 1000, "encode": (encoded - transformed) * 1000},
         negotiated=spec.fm == "auto",
     )
 
 
-def _animation_format(source: Source, spec: TransformSpec, accept: str | None,
-                      request: _Request, limits: Limits) -> tuple[OutputFormat | None, str | None]:
+def _animation_format(
+    source: Source, spec: TransformSpec, accept: str | None, request: _Request, limits: Limits
+) -> tuple[OutputFormat | None, str | None]:
     """The format to keep the animation in, or None with the reason it falls back to the first frame."""
     if not source.animated:
         return None, None

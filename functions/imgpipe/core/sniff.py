@@ -46,9 +46,44 @@ SOURCE_MEDIA_TYPES: dict[SourceFormat, frozenset[str]] = {
 # Extensions that say what a file is: every image one, and the common non-image types that turn up
 # disguised as images. Unknown extensions (".tmp", ".fuzzed", ".1") claim nothing.
 _CLAIMING_EXTENSIONS = frozenset().union(*SOURCE_EXTENSIONS.values()) | {
-    "svg", "svgz", "psd", "ico", "cur", "jxl", "jp2", "heics", "pdf", "ps", "eps", "txt", "html", "htm",
-    "xml", "js", "json", "php", "exe", "dll", "zip", "gz", "rar", "7z", "doc", "docx", "xls", "xlsx",
-    "mp3", "mp4", "mov", "avi", "mkv", "wav", "ogg", "webm", "m4a", "flac",
+    "svg",
+    "svgz",
+    "psd",
+    "ico",
+    "cur",
+    "jxl",
+    "jp2",
+    "heics",
+    "pdf",
+    "ps",
+    "eps",
+    "txt",
+    "html",
+    "htm",
+    "xml",
+    "js",
+    "json",
+    "php",
+    "exe",
+    "dll",
+    "zip",
+    "gz",
+    "rar",
+    "7z",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "mp3",
+    "mp4",
+    "mov",
+    "avi",
+    "mkv",
+    "wav",
+    "ogg",
+    "webm",
+    "m4a",
+    "flac",
 }
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"mif2"}
@@ -107,7 +142,11 @@ def sniff(data: bytes) -> SourceFormat:
         raise Rejected("unsupported-format", "an ISO media file that is neither AVIF nor HEIF")
     if data.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
         return "tiff"
-    if data.startswith(b"BM") and len(data) >= 18 and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
+    if (
+        data.startswith(b"BM")
+        and len(data) >= 18
+        and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES
+    ):
         return "bmp"
     if _looks_like_svg(data):
         raise Rejected("unsupported-format", "SVG is not rasterised; upload a raster image")
