@@ -336,12 +336,8 @@ def render_many(
     source = open_source(data, options.limits)
     upright = source.oriented_size
     parsed = [_as_spec(spec) for spec in specs]
-    focal = options.focal_point
-    requests = [_resolve(spec, upright, options.limits, focal) for spec in parsed]
-    if focal is None and any(spec.g == "auto" and spec.fp is None for spec in parsed):
-        focal = _estimate_focal_point(source)
-        source = open_source(data, options.limits)
-        requests = [_resolve(spec, upright, options.limits, focal) for spec in parsed]
+    requests = [_resolve(spec, upright, options.limits, options.focal_point) for spec in parsed]
+    wants_saliency = options.focal_point is None and any(s.g == "auto" and s.fp is None for s in parsed)
 
     results: dict[int, Rendered] = {}
     stills: list[tuple[int, _Request, str | None]] = []
@@ -356,6 +352,10 @@ def render_many(
         if source.animated:
             source = open_source(data, options.limits)
         base = _decode_base(source, needed)
+        if wants_saliency:
+            # The decode size never depends on the anchor, so the estimate can come from this decode.
+            focal = _estimate_focal_point(base)
+            stills = [(i, _resolve(r.spec, upright, options.limits, focal), n) for i, r, n in stills]
         decoded = perf_counter()
         for index, request, note in stills:
             rendered = _still(base, request, accept, options, (note,) if note else ())
@@ -368,9 +368,10 @@ def _replace_timings(rendered: Rendered, timings: dict[str, float]) -> Rendered:
     return replace(rendered, timings_ms=timings)
 
 
-def _estimate_focal_point(source: Source) -> tuple[float, float]:
-    base = _decode_base(source, (ANALYSIS_SIZE, ANALYSIS_SIZE))
-    thumb, _ = pixels.to_srgb(base.image, base.icc)
+def _estimate_focal_point(base: _Base) -> tuple[float, float]:
+    thumb = base.image.copy()
+    thumb.thumbnail((ANALYSIS_SIZE, ANALYSIS_SIZE), Image.Resampling.BOX)
+    thumb, _ = pixels.to_srgb(thumb, base.icc)
     return analysis.focal_point(thumb.convert("RGBA" if pixels.has_alpha(thumb) else "RGB"))
 
 
