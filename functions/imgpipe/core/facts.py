@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from imgpipe.core import analysis, pixels
-from imgpipe.core.decode import load_frame, open_source, strict_decoding, verify_png_stream
+from imgpipe.core.decode import load_frame, open_source, verify_png_stream
 from imgpipe.core.exif import summarise_exif
 from imgpipe.core.limits import DEFAULT_LIMITS, Limits
 from imgpipe.core.models import ImageInfo
@@ -27,16 +27,15 @@ def inspect(data: bytes, *, limits: Limits = DEFAULT_LIMITS, declared_type: str 
         verify_png_stream(data)
     exif = summarise_exif(source.image)
     mode = source.image.mode
+    icc = source.image.info.get("icc_profile") or None
     alpha = pixels.has_alpha(source.image)
     for index in range(1, source.frames):
         load_frame(source, index)
     if source.frames > 1:
         source = open_source(data, limits, declared_type)
     base = _decode_base(source, (ANALYSIS_SIZE, ANALYSIS_SIZE))
-    profile = pixels.profile_name(base.icc)
-    with strict_decoding(source.format, len(data)):
-        thumb, _ = pixels.to_srgb(base.image, base.icc)
-        thumb = thumb.convert("RGBA" if pixels.has_alpha(thumb) else "RGB")
+    profile = pixels.profile_name(icc if isinstance(icc, bytes) else None)
+    thumb = base.image.convert("RGBA" if pixels.has_alpha(base.image) else "RGB")
     facts = analysis.analyse(thumb)
     width, height = source.oriented_size
     return ImageInfo(

@@ -7,7 +7,9 @@ The order is fixed: shrink-on-load → orientation → crop → rot/flip → one
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from time import perf_counter
 
@@ -55,8 +57,7 @@ class _Request:
 class _Base:
     """The decoded, upright source in a working mode, possibly shrunk on load."""
 
-    image: Image.Image
-    icc: bytes | None
+    image: Image.Image  # upright 8-bit sRGB
     full_size: tuple[int, int]
     notes: tuple[str, ...]
 
@@ -160,10 +161,13 @@ def _decode_base(source: Source, needed: tuple[int, int]) -> _Base:
     if transpose is not None:
         image = image.transpose(transpose)
         notes.append(f"orientation:{source.orientation}")
+    # Converted once here, on the already-shrunk image, so renditions share it (and littleCMS's cached
+    # transforms are never applied from several threads at once).
+    image, colour_note = pixels.to_srgb(image, icc if isinstance(icc, bytes) else None)
+    if colour_note:
+        notes.append(colour_note)
     full_upright = (full_stored[1], full_stored[0]) if swaps_axes(source.orientation) else full_stored
-    return _Base(
-        image=image, icc=icc if isinstance(icc, bytes) else None, full_size=full_upright, notes=tuple(notes)
-    )
+    return _Base(image=image, full_size=full_upright, notes=tuple(notes))
 
 
 def _geometry(
@@ -238,7 +242,6 @@ def _still(
     started = perf_counter()
     source_alpha = pixels.has_alpha(base.image)
     image = _geometry(base.image, request, base, _background(spec, source_alpha))
-    image, colour_note = pixels.to_srgb(image, base.icc)
     image = _fit(image, request.plan, _background(spec, source_alpha))
     image = _effects(image, spec, options)
     image = pixels.drop_opaque_alpha(image)
@@ -248,8 +251,6 @@ def _still(
     data = encode(image, fmt, spec.q, spec.dpr, options.copyright)
     encoded = perf_counter()
     operations = [*base.notes, *notes, f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}"]
-    if colour_note:
-        operations.append(colour_note)
     return Rendered(
         data=data,
         format=fmt,
@@ -280,7 +281,7 @@ def _animated(source: Source, request: _Request, fmt: OutputFormat, options: Ren
         transpose = ORIENTATION_TRANSPOSE.get(source.orientation)
         if transpose is not None:
             frame = frame.transpose(transpose)
-        base = _Base(image=frame, icc=None, full_size=frame.size, notes=())
+        base = _Base(image=frame, full_size=frame.size, notes=())
         frame = _geometry(frame, request, base, background)
         frame = _effects(_fit(frame, request.plan, background), spec, options)
         frames.append(_finish_alpha(frame, spec, fmt))
@@ -357,21 +358,27 @@ def render_many(
             focal = _estimate_focal_point(base)
             stills = [(i, _resolve(r.spec, upright, options.limits, focal), n) for i, r, n in stills]
         decoded = perf_counter()
-        for index, request, note in stills:
+
+        def still(item: tuple[int, _Request, str | None]) -> Rendered:
+            _, request, note = item
             rendered = _still(base, request, accept, options, (note,) if note else ())
-            timings = {"decode": (decoded - started) * 1000, **rendered.timings_ms}
-            results[index] = _replace_timings(rendered, timings)
+            return replace(rendered, timings_ms={"decode": (decoded - started) * 1000, **rendered.timings_ms})
+
+        # Pillow releases the GIL while resampling and encoding, so renditions use every core.
+        workers = min(len(stills), os.cpu_count() or 1)
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                finished = list(pool.map(still, stills))
+        else:
+            finished = [still(item) for item in stills]
+        for (index, _, _), rendered in zip(stills, finished, strict=True):
+            results[index] = rendered
     return [results[index] for index in range(len(requests))]
-
-
-def _replace_timings(rendered: Rendered, timings: dict[str, float]) -> Rendered:
-    return replace(rendered, timings_ms=timings)
 
 
 def _estimate_focal_point(base: _Base) -> tuple[float, float]:
     thumb = base.image.copy()
     thumb.thumbnail((ANALYSIS_SIZE, ANALYSIS_SIZE), Image.Resampling.BOX)
-    thumb, _ = pixels.to_srgb(thumb, base.icc)
     return analysis.focal_point(thumb.convert("RGBA" if pixels.has_alpha(thumb) else "RGB"))
 
 
