@@ -84,6 +84,16 @@ def anchored_offset(space: int, extent: int, anchor: float) -> int:
     return min(max(round(anchor * space - extent / 2), 0), space - extent)
 
 
+def _unenlarged_box(
+    target_width: int, target_height: int, scale: float, at_least: tuple[int, int]
+) -> tuple[int, int]:
+    """The requested box shrunk by `scale`, so the source fills it at 1:1 instead of being enlarged."""
+    return (
+        max(at_least[0], math.floor(target_width / scale)),
+        max(at_least[1], math.floor(target_height / scale)),
+    )
+
+
 def plan_fit(
     width: int,
     height: int,
@@ -115,12 +125,7 @@ def plan_fit(
         box_w, box_h = target_width, target_height
         if scale > 1 and not enlarge:
             # Keep the requested aspect ratio at the largest size the source holds.
-            shrink = 1 / scale
-            scale, box_w, box_h = (
-                1.0,
-                max(1, math.floor(target_width * shrink)),
-                max(1, math.floor(target_height * shrink)),
-            )
+            scale, (box_w, box_h) = 1.0, _unenlarged_box(target_width, target_height, scale, (1, 1))
         resized = (max(_scaled(width, scale), box_w), max(_scaled(height, scale), box_h))
         left = anchored_offset(resized[0], box_w, anchor[0])
         top = anchored_offset(resized[1], box_h, anchor[1])
@@ -129,12 +134,7 @@ def plan_fit(
     scale = min(scale_w, scale_h)
     box_w, box_h = target_width, target_height
     if scale > 1 and not enlarge:
-        shrink = 1 / scale
-        scale, box_w, box_h = (
-            1.0,
-            max(width, math.floor(target_width * shrink)),
-            max(height, math.floor(target_height * shrink)),
-        )
+        scale, (box_w, box_h) = 1.0, _unenlarged_box(target_width, target_height, scale, (width, height))
     resized = (min(_scaled(width, scale), box_w), min(_scaled(height, scale), box_h))
     offset = (
         round((box_w - resized[0]) * anchor[0]),
