@@ -30,6 +30,7 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --group bench
 	$(PY) bench/run.py
+	$(PY) bench/match_quality.py
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
