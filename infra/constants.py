@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Final
 
 SERVICE_NAME: Final = "imgpipe"
+# CloudWatch namespace of the EMF metrics every function publishes.
+METRICS_NAMESPACE: Final = "imgpipe"
 
 # Object keys in the originals bucket.
 UPLOADS_PREFIX: Final = "uploads/"
@@ -35,6 +37,15 @@ ENV_EVENT_BUS: Final = "IMGPIPE_EVENT_BUS"
 ENV_PRESETS: Final = "IMGPIPE_PRESETS"
 ENV_SIGNING_POLICY: Final = "IMGPIPE_SIGNING_POLICY"
 ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+
+# Images table: generic key names so one table holds images, batches and their indexes.
+TABLE_PARTITION_KEY: Final = "pk"
+TABLE_SORT_KEY: Final = "sk"
+TTL_ATTRIBUTE: Final = "ttl"
+GSI_BY_TENANT: Final = "gsi1"  # gsi1pk / gsi1sk: a tenant's images, newest first
+GSI_BY_BATCH: Final = "gsi2"  # gsi2pk / gsi2sk: the images of one batch
+GSI_BY_CHECKSUM: Final = "gsi3"  # gsi3pk / gsi3sk: duplicate detection by checksum
+GSI_BY_SOURCE_KEY: Final = "gsi4"  # gsi4pk / gsi4sk: the record of an originals object key
 
 # EventBridge: source and detail types (DESIGN.md, Ingest).
 EVENT_SOURCE: Final = "imgpipe"

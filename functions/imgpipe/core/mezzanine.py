@@ -1,0 +1,32 @@
+"""The mezzanine: one high-quality, upright, sRGB intermediate per still image, kept beside its renditions.
+
+On-demand resizes start from it instead of the original when it is large enough, so a cold miss decodes
+a ~2.5 MP JPEG with DCT scaling instead of a 24 MP camera file. JPEG at high quality decodes fastest with
+`draft`; sources with alpha keep it in WebP. Animated sources have no mezzanine (delivery reads the
+original, which keeps every frame).
+"""
+
+from __future__ import annotations
+
+from imgpipe.core.models import ImageInfo
+from imgpipe.core.spec import TransformSpec
+
+MEZZANINE_MAX_SIDE = 2560
+MEZZANINE_QUALITY = 92
+
+
+def needs_mezzanine(info: ImageInfo) -> bool:
+    """Worth keeping only when it is smaller than the source and the source is a still."""
+    return not info.animated and max(info.width, info.height) > MEZZANINE_MAX_SIDE
+
+
+def mezzanine_spec(info: ImageInfo) -> TransformSpec:
+    """`info.width`/`height` are upright already, and so is the render."""
+    fmt = "webp" if info.has_alpha else "jpeg"
+    side = MEZZANINE_MAX_SIDE
+    return TransformSpec.parse(f"w={side}&h={side}&fit=inside&q={MEZZANINE_QUALITY}&fm={fmt}&anim=0")
+
+
+def mezzanine_key(prefix: str, source_key: str) -> str:
+    """Its object key in the transformed bucket; `prefix` is `infra.constants.MEZZANINE_PREFIX`."""
+    return f"{prefix}{source_key}"
