@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageOps
 
-from imgpipe.core import inspect, render
+from imgpipe.core import RenderOptions, inspect, render, render_many
 from imgpipe.core.metrics import ssim
 from imgpipe.core.mezzanine import MEZZANINE_MAX_SIDE, mezzanine_key, mezzanine_spec, needs_mezzanine
 from tests.builders import animated_gif, encode, oriented, photo_like
@@ -43,3 +43,23 @@ def test_small_stills_and_animations_have_none() -> None:
 
 def test_key_sits_under_the_prefix() -> None:
     assert mezzanine_key("mezzanine/", "uploads/t1/a b.jpg") == "mezzanine/uploads/t1/a b.jpg"
+
+
+def test_an_intermediate_jpeg_is_baseline_while_served_renditions_stay_progressive() -> None:
+    # Given a photo large enough for a mezzanine, rendered in one call with a served preset
+    data = encode(photo_like(3200, 2000))
+    spec = mezzanine_spec(inspect(data))
+    served = "w=800&fm=jpeg"
+
+    # When the mezzanine is marked as an intermediate
+    mezzanine, rendition = render_many(
+        data, [spec, served], options=RenderOptions(intermediates=frozenset({spec}))
+    )
+
+    # Then only the mezzanine is written without progressive scans, and both decode to the right size
+    with Image.open(io.BytesIO(mezzanine.data)) as image:
+        assert (image.format, image.size) == ("JPEG", (MEZZANINE_MAX_SIDE, 1600))
+        assert not image.info.get("progressive")
+    with Image.open(io.BytesIO(rendition.data)) as image:
+        assert (image.format, image.size) == ("JPEG", (800, 500))
+        assert image.info.get("progressive")

@@ -50,13 +50,24 @@ def _copyright_exif(text: str | None) -> bytes | None:
 
 
 def encode(
-    image: Image.Image, fmt: OutputFormat, quality: int | None, dpr: float = 1.0, copyright: str | None = None
+    image: Image.Image,
+    fmt: OutputFormat,
+    quality: int | None,
+    dpr: float = 1.0,
+    copyright: str | None = None,
+    *,
+    progressive: bool = True,
 ) -> bytes:
-    """Encode one frame. The image's `info` (EXIF, XMP, ICC, text chunks) is discarded first."""
+    """Encode one frame. The image's `info` (EXIF, XMP, ICC, text chunks) is discarded first.
+
+    `progressive=False` writes a baseline JPEG (for intermediates the server decodes again).
+    """
     frame = _encodable(image, fmt)
     transparency = frame.info.get("transparency") if fmt == "gif" else None
     frame.info = {} if transparency is None else {"transparency": transparency}
     options = dict(encoder_options(fmt, quality, dpr=dpr))
+    if fmt == "jpeg" and not progressive:
+        options["progressive"] = False
     exif = _copyright_exif(copyright)
     if exif and fmt in ("jpeg", "webp", "avif", "png"):
         options["exif"] = exif

@@ -2,7 +2,9 @@
 
 On-demand resizes start from it instead of the original when it is large enough, so a cold miss decodes
 a ~2.5 MP JPEG with DCT scaling instead of a 24 MP camera file. JPEG at high quality decodes fastest with
-`draft`; sources with alpha keep it in WebP. Animated sources have no mezzanine (delivery reads the
+`draft`, and only without progressive scans (render it with `RenderOptions(intermediates={spec})`: a
+progressive mezzanine decoded slower than the camera original in bench/results/delivery.md); sources with
+alpha keep it in WebP. Animated sources have no mezzanine (delivery reads the
 original, which keeps every frame).
 """
 

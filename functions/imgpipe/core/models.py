@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from imgpipe.core.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from imgpipe.core.spec import TransformSpec  # spec imports this module
 
 OutputFormat = Literal["avif", "webp", "jpeg", "png", "gif"]
 
@@ -61,10 +64,13 @@ class RenderOptions:
     """Everything a render needs besides the source and the spec.
 
     `overlays` maps watermark keys (the `mark` parameter) to their image bytes; `focal_point` is the one
-    recorded at ingest, used by `g=auto` instead of estimating again.
+    recorded at ingest, used by `g=auto` instead of estimating again. `intermediates` are specs whose
+    output the server decodes again instead of serving it (the mezzanine): their JPEG is written without
+    progressive scans, which `draft()` decodes 3-4x faster, at ~3 % more bytes.
     """
 
     limits: Limits = DEFAULT_LIMITS
     overlays: Mapping[str, bytes] = field(default_factory=dict)
     focal_point: tuple[float, float] | None = None
     copyright: str | None = None
+    intermediates: frozenset[TransformSpec] = frozenset()

@@ -248,7 +248,9 @@ def _still(
     fmt: OutputFormat = spec.fm if spec.fm != "auto" else negotiate(accept, pixels.has_alpha(image), False)
     image = _finish_alpha(image, spec, fmt)
     transformed = perf_counter()
-    data = encode(image, fmt, spec.q, spec.dpr, options.copyright)
+    data = encode(
+        image, fmt, spec.q, spec.dpr, options.copyright, progressive=spec not in options.intermediates
+    )
     encoded = perf_counter()
     operations = [*base.notes, *notes, f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}"]
     return Rendered(
