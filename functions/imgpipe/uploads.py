@@ -1,0 +1,156 @@
+"""Pure rules about upload keys and ingest identities: tenants, batches, ordering, ids and names.
+
+No AWS and no environment: the ingest service, the local runtime and the API share these so that, for
+example, "is this a batch upload" has one answer everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from imgpipe.core import ImageInfo, SpecError, TransformSpec
+from imgpipe.core.keys import validate_key
+from infra.constants import BATCH_PATH_SEGMENT, QUARANTINE_PREFIX, UPLOADS_PREFIX
+
+_BATCH_SEGMENT = BATCH_PATH_SEGMENT.rstrip("/")
+# Tenant and batch ids end up in DynamoDB keys (`TENANT#...`) and URLs: keep them to a safe alphabet.
+_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# S3 sequencers are hex of varying length; right-padding to one width makes text order equal event order.
+_SEQUENCER_WIDTH = 32
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+# File names cameras and phones make up: they say nothing about the picture.
+_CAMERA_NAME = re.compile(
+    r"(?:img|dsc[fn]?|pxl|mvimg|vid|image|photo|pic|screenshot|p|dji|gopr|sam|wp)?[-_ ]*[0-9][0-9_ -]*"
+    r"(?:-?(?:edited|copy|\(\d+\)|\d+))*",
+    re.IGNORECASE,
+)
+SEO_NAME_MAX = 80
+
+
+class InvalidUploadKey(ValueError):
+    """The key is not `uploads/{tenant}/{name}` with a safe tenant (and batch) id."""
+
+
+@dataclass(frozen=True)
+class UploadKey:
+    key: str
+    tenant: str
+    batch_id: str | None
+    name: str  # the path below the tenant (or below the batch), e.g. `holiday/beach.jpg`
+
+    @classmethod
+    def parse(cls, key: str) -> UploadKey:
+        if not key.startswith(UPLOADS_PREFIX):
+            raise InvalidUploadKey(f"{key!r} is not under {UPLOADS_PREFIX!r}")
+        try:
+            validate_key(key)
+        except SpecError as error:
+            raise InvalidUploadKey(error.message) from None
+        parts = key[len(UPLOADS_PREFIX) :].split("/")
+        if len(parts) < 2:
+            raise InvalidUploadKey(f"{key!r} names no tenant: expected {UPLOADS_PREFIX}{{tenant}}/{{name}}")
+        tenant = parts[0]
+        if not _ID.fullmatch(tenant):
+            raise InvalidUploadKey(f"tenant {tenant!r} is not 1-128 characters A-Z a-z 0-9 . _ -")
+        if len(parts) >= 4 and parts[1] == _BATCH_SEGMENT:
+            batch_id = parts[2]
+            if not _ID.fullmatch(batch_id):
+                raise InvalidUploadKey(f"batch {batch_id!r} is not 1-128 characters A-Z a-z 0-9 . _ -")
+            return cls(key=key, tenant=tenant, batch_id=batch_id, name="/".join(parts[3:]))
+        return cls(key=key, tenant=tenant, batch_id=None, name="/".join(parts[1:]))
+
+
+def is_batch_key(key: str) -> bool:
+    """True for `uploads/{tenant}/batches/{batch}/{name}`: the bulk lane's work."""
+    try:
+        return UploadKey.parse(key).batch_id is not None
+    except InvalidUploadKey:
+        return False
+
+
+def quarantine_key(source_key: str) -> str:
+    """`uploads/t/a.jpg` → `quarantine/t/a.jpg` (same bucket; the tenant path stays readable)."""
+    rest = source_key[len(UPLOADS_PREFIX) :] if source_key.startswith(UPLOADS_PREFIX) else source_key
+    return QUARANTINE_PREFIX + rest
+
+
+def order_token(sequencer: str | None, event_time: datetime | None, etag: str | None = None) -> str:
+    """A text that sorts like the events of one key happened.
+
+    With S3's `sequencer` (hex, varying length) it is that value upper-cased and right-padded with zeros, as
+    AWS documents for comparing two sequencers. moto (and so `imgpipe dev`) sends none: then the event
+    time in microseconds stands in, with the ETag as a tie-breaker so two different objects written in the
+    same millisecond are still two events.
+    """
+    if sequencer and _HEX.fullmatch(sequencer):
+        return sequencer.upper().ljust(_SEQUENCER_WIDTH, "0")
+    micros = int(event_time.timestamp() * 1_000_000) if event_time is not None else 0
+    token = f"{micros:016X}".ljust(_SEQUENCER_WIDTH, "0")
+    return f"{token}-{etag}" if etag else token
+
+
+def image_id(source_key: str, token: str) -> str:
+    """One id per object version: the same event always maps to the same id (idempotent retries)."""
+    digest = hashlib.sha256(f"{source_key}\n{token}".encode()).digest()
+    return "img_" + base64.b32encode(digest).decode("ascii").lower().rstrip("=")[:26]
+
+
+def is_rendition_key(source_key: str, key: str) -> bool:
+    """True when `key` (in the transformed bucket) is a rendition of `source_key`, not of a longer key.
+
+    Source `a.jpg` and source `a.jpg/b.png` share the listing prefix `a.jpg/`; only a remainder that is
+    itself a canonical variant query belongs to `a.jpg`.
+    """
+    prefix = source_key + "/"
+    if not key.startswith(prefix):
+        return False
+    remainder = key[len(prefix) :]
+    try:
+        spec = TransformSpec.parse(remainder, presets={})
+        return spec.fm != "auto" and spec.variant_query() == remainder
+    except (SpecError, ValueError):
+        return False
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def seo_name(name: str, *, camera: str | None, taken_at: str | None, width: int, height: int) -> str:
+    """A readable file name (no extension) for exports and links: the upload's own name when it says
+    something, else what the facts say (camera, date, size)."""
+    stem = name.rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem.strip(".") else stem
+    if not _CAMERA_NAME.fullmatch(stem.strip()):
+        slug = _slug(stem)
+        if slug:
+            return slug[:SEO_NAME_MAX].rstrip("-")
+    parts = [_slug(camera) if camera else "", "photo" if camera else "image"]
+    if taken_at:
+        parts.append(taken_at[:10])
+    parts.append(f"{width}x{height}")
+    return "-".join(part for part in parts if part)[:SEO_NAME_MAX].rstrip("-")
+
+
+def derived_tags(info: ImageInfo) -> list[str]:
+    """Tags the facts justify (shape, animation, transparency, camera); a vision port can add more."""
+    if info.width > info.height * 1.05:
+        shape = "landscape"
+    elif info.height > info.width * 1.05:
+        shape = "portrait"
+    else:
+        shape = "square"
+    tags = [shape, info.format]
+    if info.animated:
+        tags.append("animated")
+    if info.has_alpha:
+        tags.append("transparent")
+    if info.camera:
+        tags.append("photo")
+    return tags
