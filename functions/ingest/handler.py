@@ -1,0 +1,233 @@
+"""Ingest Lambda entry point (`ingest.handler.handler`): SQS batch in, partial batch failures out.
+
+Thin on purpose: parse the S3-via-SQS messages, hand batch uploads from the interactive lane to the bulk
+lane, pass every other record to the service, and turn outcomes into logs and metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.base import FailureResponse
+from aws_lambda_powertools.utilities.batch.exceptions import ExceptionInfo
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config  # type: ignore[import-untyped]
+from pydantic import Json, ValidationError
+
+from imgpipe.adapters.api_dynamodb import DynamoQuotaGate
+from imgpipe.adapters.dynamodb import DynamoMetadataRepository
+from imgpipe.adapters.events import EventBridgePublisher
+from imgpipe.adapters.s3 import S3ObjectStore
+from imgpipe.adapters.sqs import SqsForwarder
+from imgpipe.notifications import S3Notification
+from imgpipe.observability import logger, metrics, tracer
+from imgpipe.plans import quota_limits
+from imgpipe.ports import MessageForwarder
+from imgpipe.uploads import is_batch_key
+from ingest.service import IngestConfig, IngestService, Outcome, ScanPending
+from ingest.settings import IngestSettings
+
+# Retries inside one invocation smooth over a throttle; anything longer is SQS's job (visibility timeout,
+# then the DLQ), which keeps one slow dependency from holding a whole batch.
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+
+class IngestMessage(SqsRecordModel):
+    """Powertools' SQS record with the S3 notification parsed out of its body."""
+
+    body: Json[S3Notification]
+
+
+class IngestProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, logging the messages whose body does not parse (which never reach
+    the record handler, so nothing else would say why they fail until they are in the DLQ)."""
+
+    def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
+        error = exception[1]
+        if isinstance(error, ValidationError):
+            message_id = getattr(record, "message_id", None) or getattr(record, "messageId", None)
+            logger.error(
+                "the message is not an S3 event notification; it fails until it is in the DLQ",
+                extra={"message_id": message_id, "error": str(error)[:1000]},
+            )
+        return super().failure_handler(record, exception)
+
+
+@dataclass
+class IngestApp:
+    settings: IngestSettings
+    service: IngestService
+    forwarder: MessageForwarder | None
+
+    @classmethod
+    def from_settings(cls, settings: IngestSettings, session: Any = None) -> IngestApp:
+        session = session or boto3.session.Session()
+        s3 = session.client("s3", config=_BOTO_CONFIG)
+        dynamodb = session.client("dynamodb", config=_BOTO_CONFIG)
+        service = IngestService(
+            originals=S3ObjectStore(s3, settings.originals_bucket),
+            renditions=S3ObjectStore(s3, settings.transformed_bucket),
+            repository=DynamoMetadataRepository(dynamodb, settings.images_table),
+            quota=DynamoQuotaGate(
+                dynamodb, settings.images_table, limits=quota_limits(settings.plans, settings.default_plan)
+            ),
+            publisher=EventBridgePublisher(session.client("events", config=_BOTO_CONFIG), settings.event_bus),
+            config=IngestConfig(
+                presets=settings.presets,
+                eager_formats=settings.eager_formats,
+                malware_scan=settings.malware_scan,
+                limits=settings.limits,
+            ),
+        )
+        forwarder = None
+        if settings.is_interactive and settings.bulk_queue_url:
+            forwarder = SqsForwarder(session.client("sqs", config=_BOTO_CONFIG), settings.bulk_queue_url)
+        return cls(settings=settings, service=service, forwarder=forwarder)
+
+    def handle(self, event: Mapping[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        records: list[dict[str, Any]] = list(event.get("Records") or [])
+        failures: list[str] = []
+        metrics.add_metric(name=METRIC_MESSAGES, unit=MetricUnit.Count, value=len(records))
+        if self.forwarder is not None:
+            # Before any S3 read: a 10 000-image batch costs the interactive lane one SendMessageBatch per
+            # ten messages, never a decode.
+            bulk = {record["messageId"]: record["body"] for record in records if _is_batch_message(record)}
+            if bulk:
+                failed = self.forwarder.forward(bulk)
+                failures.extend(message_id for message_id in bulk if message_id in failed)
+                metrics.add_metric(
+                    name=METRIC_FORWARDED, unit=MetricUnit.Count, value=len(bulk) - len(failed)
+                )
+                logger.info(
+                    "batch uploads handed to the bulk lane", extra={"forwarded": len(bulk) - len(failed)}
+                )
+                records = [record for record in records if record["messageId"] not in bulk]
+        if records:
+            # Not raising when every record fails keeps one response shape; SQS retries the failed ids.
+            processor = IngestProcessor(
+                event_type=EventType.SQS, model=IngestMessage, raise_on_entire_batch_failure=False
+            )
+            response = process_partial_response(
+                event={"Records": records},
+                record_handler=self._record,
+                processor=processor,
+                context=context,
+            )
+            failures.extend(str(item["itemIdentifier"]) for item in response.get("batchItemFailures", []))
+        if failures:
+            metrics.add_metric(name=METRIC_FAILED, unit=MetricUnit.Count, value=len(failures))
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+    @tracer.capture_method(capture_response=False)
+    def _record(self, record: IngestMessage) -> None:
+        # Powertools passes the parsed record by the keyword `record`; a body that does not parse never
+        # gets here (the processor reports it as a failure, and after maxReceiveCount it is in the DLQ).
+        notification = record.body
+        logger.remove_keys(["s3_key", "event_name"])
+        logger.append_keys(message_id=record.messageId, lane=self.settings.lane)
+        logger.set_correlation_id(record.messageId)
+        if notification.is_test_event:
+            logger.info("s3:TestEvent ignored")
+            return
+        for event in notification.records:
+            request_id = event.response_elements.request_id if event.response_elements else None
+            logger.set_correlation_id(request_id or record.messageId)
+            logger.append_keys(s3_key=event.key, event_name=event.event_name)
+            tracer.put_annotation("lane", self.settings.lane)
+            try:
+                outcome = self.service.handle(event)
+            except ScanPending as pending:
+                logger.info(
+                    "waiting for the malware scan result; the message will be retried",
+                    extra={"reason": str(pending)},
+                )
+                raise
+            except Exception:
+                logger.exception("ingest failed; the message will be retried")
+                raise
+            _record_outcome(outcome)
+
+
+def _is_batch_message(record: Mapping[str, Any]) -> bool:
+    try:
+        notification = S3Notification.model_validate_json(record.get("body") or "")
+    except ValidationError:
+        return False  # the processor fails it with the parse error
+    return any(is_batch_key(event.key) for event in notification.records)
+
+
+# EMF metric names (namespace `imgpipe`, dimension `service=imgpipe`); the stack's dashboard reads
+# `processed`, `rejected` and `failed`.
+METRIC_MESSAGES = "messages"  # SQS messages received (per invocation)
+METRIC_PROCESSED = "processed"  # images that became READY (rendered or linked to a duplicate)
+METRIC_DUPLICATES = "duplicates"  # of those, linked to an earlier upload with the same checksum
+METRIC_REJECTED = "rejected"  # quarantined uploads
+METRIC_DELETED = "deleted"  # records marked DELETED (deleted, replaced, gone before processing)
+METRIC_SKIPPED = "skipped"  # duplicate, redelivered or out-of-order events that changed nothing
+METRIC_FAILED = "failed"  # messages reported back to SQS for a retry
+METRIC_FORWARDED = "forwarded"  # batch uploads handed from the interactive to the bulk lane
+METRIC_DURATION = "duration"  # ms per processed or rejected image
+METRIC_BYTES_IN = "bytes_in"  # source bytes read
+METRIC_BYTES_OUT = "bytes_out"  # rendition bytes written
+METRIC_RENDITIONS = "renditions"  # renditions written (or copied) per image
+
+_COUNTED: dict[str, str] = {
+    "processed": METRIC_PROCESSED,
+    "duplicate": METRIC_PROCESSED,
+    "rejected": METRIC_REJECTED,
+    "deleted": METRIC_DELETED,
+    "gone": METRIC_DELETED,
+    "stale": METRIC_SKIPPED,
+    "skipped": METRIC_SKIPPED,
+    "superseded": METRIC_SKIPPED,
+}
+
+
+def _record_outcome(outcome: Outcome) -> None:
+    logger.info(
+        "ingest outcome",
+        extra={
+            "action": outcome.action,
+            "image_id": outcome.image_id,
+            "reason": outcome.reason,
+            "duration_ms": round(outcome.duration_ms, 1),
+            "bytes_in": outcome.bytes_in,
+            "bytes_out": outcome.bytes_out,
+            "renditions": outcome.renditions,
+        },
+    )
+    if outcome.image_id:
+        tracer.put_annotation("image_id", outcome.image_id)
+    tracer.put_annotation("action", outcome.action)
+    name = _COUNTED.get(outcome.action)
+    if name is not None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.action == "duplicate":
+        metrics.add_metric(name=METRIC_DUPLICATES, unit=MetricUnit.Count, value=1)
+    if outcome.action in ("processed", "duplicate", "rejected"):
+        metrics.add_metric(name=METRIC_DURATION, unit=MetricUnit.Milliseconds, value=outcome.duration_ms)
+        metrics.add_metric(name=METRIC_BYTES_IN, unit=MetricUnit.Bytes, value=outcome.bytes_in)
+    if outcome.action in ("processed", "duplicate"):
+        metrics.add_metric(name=METRIC_BYTES_OUT, unit=MetricUnit.Bytes, value=outcome.bytes_out)
+        metrics.add_metric(name=METRIC_RENDITIONS, unit=MetricUnit.Count, value=outcome.renditions)
+
+
+@cache
+def app() -> IngestApp:
+    """Built once per execution environment (cold start); settings are validated here."""
+    return IngestApp.from_settings(IngestSettings.from_env(os.environ))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app().handle(event, context)
