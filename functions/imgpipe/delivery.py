@@ -1,0 +1,353 @@
+"""Delivery requests: the edge's rules in Python, and the checks the origin repeats.
+
+`at_edge` is the Python twin of the CloudFront Function (`functions/edge/viewer_request.js`): it reads a
+viewer request, refuses what is bad (400) or not allowed (403), chooses the output format for `fm=auto`
+and names the stored rendition the request maps to. Both run over `tests/vectors/delivery.json`, so they
+cannot drift. `at_origin` is what the resize Lambda does with the request the edge forwarded: it trusts
+nothing, parses and verifies again, and checks that the object key it was sent to is the one the request
+names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Final, Literal, get_args
+
+from imgpipe.core.errors import SpecError
+from imgpipe.core.keys import canonical_path, source_key_from_path, validate_key, variant_key
+from imgpipe.core.models import OutputFormat
+from imgpipe.core.negotiate import negotiate
+from imgpipe.core.signing import SignatureVerdict, verify
+from imgpipe.core.spec import DEFAULT_PRESETS, PRESET_COMPANIONS, TransformSpec
+
+SigningPolicy = Literal["required", "presets-unsigned", "off"]
+SIGNING_POLICIES: Final[tuple[SigningPolicy, ...]] = get_args(SigningPolicy)
+DEFAULT_SIGNING_POLICY: Final[SigningPolicy] = "presets-unsigned"
+OUTPUT_FORMATS: Final[tuple[OutputFormat, ...]] = get_args(OutputFormat)
+
+# The edge cannot see the image, so for `fm=auto` it judges alpha and animation from the key's extension:
+# formats that can carry alpha fall back to PNG (not JPEG) for browsers without AVIF/WebP, and GIF
+# sources follow the animated rule (WebP, else GIF). The resize Lambda renders the format it is sent.
+ALPHA_EXTENSIONS: Final = frozenset(
+    {"png", "apng", "webp", "avif", "heic", "heif", "tif", "tiff", "jxl", "bmp"}
+)
+ANIMATED_EXTENSIONS: Final = frozenset({"gif"})
+
+# Errors are short-lived: a missing source may be uploaded a minute later; signature and timing
+# verdicts depend on the clock and the active keys, so they are not stored anywhere.
+ERROR_MAX_AGE: Final = 60
+_CACHED_ERRORS: Final = frozenset({400, 404, 413, 415, 422})
+PROBLEM_TYPE_PREFIX: Final = "urn:imgpipe:problem:"
+
+_SIGNING_KEY_TEXT = re.compile(r"[\x21-\x7e]{16,256}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An RFC 9457 problem: the body of every refusal, at the edge and at the origin."""
+
+    status: int
+    code: str
+    detail: str
+    param: str | None = None
+    reason: str | None = None  # the engine's rejection code (`imgpipe.core.RejectionReason`), when one
+
+    @property
+    def title(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+    def document(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "type": PROBLEM_TYPE_PREFIX + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.param is not None:
+            body["param"] = self.param
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
+
+    def body(self) -> bytes:
+        return json.dumps(self.document(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @property
+    def cache_control(self) -> str:
+        return f"public, max-age={ERROR_MAX_AGE}" if self.status in _CACHED_ERRORS else "no-store"
+
+
+class Refused(Exception):
+    """A request that ends here with `problem` (raised for bad input; never a 500)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.status} {problem.code}: {problem.detail}")
+        self.problem = problem
+
+
+def bad_parameter(error: SpecError) -> Refused:
+    return Refused(Problem(400, "bad-parameter", error.message, error.param))
+
+
+def parse_signing_keys(document: str | Mapping[str, object]) -> tuple[bytes, ...]:
+    """The secrets of a signing-key document, `{"key id": "secret", ...}` (JSON text or parsed).
+
+    A secret is printable ASCII of 16 to 256 characters and its ASCII bytes are the HMAC key, so the
+    edge (JavaScript), the Lambda and the SDKs read one document the same way.
+    """
+    parsed = json.loads(document) if isinstance(document, str) else document
+    if not isinstance(parsed, Mapping):
+        raise ValueError("a signing-key document is a JSON object of key id -> secret")
+    secrets: list[bytes] = []
+    for key_id, secret in parsed.items():
+        if not isinstance(secret, str) or not _SIGNING_KEY_TEXT.fullmatch(secret):
+            raise ValueError(f"signing key {key_id!r} must be 16 to 256 printable ASCII characters")
+        secrets.append(secret.encode("ascii"))
+    return tuple(secrets)
+
+
+def _extension(source_key: str) -> str:
+    name = source_key.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def edge_format(accept: str | None, source_key: str) -> OutputFormat:
+    """The format `fm=auto` becomes at the edge: AVIF > WebP > JPEG/PNG by `Accept`, alpha-aware by name."""
+    extension = _extension(source_key)
+    return negotiate(
+        accept, has_alpha=extension in ALPHA_EXTENSIONS, animated=extension in ANIMATED_EXTENSIONS
+    )
+
+
+def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
+    """True when `spec` names a preset and asks for exactly that preset's picture.
+
+    The edge's rule is about spelling (a preset plus delivery companions only,
+    `TransformSpec.is_preset_only`). The origin receives the canonical request, where the preset is
+    expanded, so it judges the result instead: every parameter that changes the picture must equal the
+    preset's. Anything the edge lets through unsigned passes this too, and nothing that is not a
+    preset's look passes it.
+    """
+    if spec.preset is None:
+        return False
+    try:
+        base = TransformSpec.parse(f"preset={spec.preset}", presets)
+    except SpecError:
+        return False
+    return all(
+        getattr(spec, name) == getattr(base, name)
+        for name in TransformSpec.model_fields
+        if name not in PRESET_COMPANIONS
+    )
+
+
+def authorize(
+    path: str,
+    spec: TransformSpec,
+    policy: SigningPolicy,
+    secrets: Sequence[bytes],
+    now: float,
+    *,
+    preset_only: bool | None = None,
+) -> SignatureVerdict | None:
+    """Apply the signing policy; returns the verdict (None under `off`) or raises Refused (403).
+
+    `preset_only` says whether the request may go unsigned under `presets-unsigned` (default: the edge's
+    rule, `spec.is_preset_only`).
+    """
+    if policy == "off":
+        return None
+    if preset_only is None:
+        preset_only = spec.is_preset_only
+    verdict = verify(path, spec.canonical(), spec.s, secrets, spec.exp, now)
+    if verdict is SignatureVerdict.VALID:
+        return verdict
+    if verdict is SignatureVerdict.MISSING and policy == "presets-unsigned" and preset_only:
+        if spec.exp is not None and now >= spec.exp:
+            raise Refused(Problem(403, "expired", "the URL expired", "exp"))
+        return verdict
+    if verdict is SignatureVerdict.MISSING:
+        detail = "a signature is required for this request; named presets alone may be unsigned"
+        if policy == "required":
+            detail = "a signature is required for every request"
+        raise Refused(Problem(403, "signature-required", detail, "s"))
+    if verdict is SignatureVerdict.EXPIRED:
+        raise Refused(Problem(403, "expired", "the URL expired", "exp"))
+    raise Refused(Problem(403, "signature-invalid", "the signature does not match the request", "s"))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One accepted request: the source, the transformation asked for and the format it is served in."""
+
+    source_key: str
+    spec: TransformSpec  # as requested: `fm` may be "auto"; `exp` and `s` as given
+    format: OutputFormat
+    verdict: SignatureVerdict | None = None
+    preset_only: bool = False  # the request is a named preset's picture (may go unsigned)
+
+    @property
+    def negotiated(self) -> bool:
+        return self.spec.fm == "auto"
+
+    @property
+    def rendition(self) -> TransformSpec:
+        return self.spec.with_format(self.format)
+
+    @property
+    def object_key(self) -> str:
+        """The key of the stored rendition in the transformed bucket."""
+        return variant_key(self.source_key, self.rendition)
+
+    @property
+    def origin_path(self) -> str:
+        """The URI the edge rewrites the request to (the object key, percent-encoded)."""
+        return canonical_path(self.object_key)
+
+    @property
+    def origin_query(self) -> str:
+        """The query the edge forwards: the canonical request, the preset's name and the signature.
+
+        The name lets the origin apply the unsigned-preset rule to a request whose preset is expanded.
+        """
+        parts = [self.spec.canonical()]
+        if self.spec.preset is not None:
+            parts.append(f"preset={self.spec.preset}")
+        if self.spec.s is not None:
+            parts.append(f"s={self.spec.s}")
+        return "&".join(part for part in parts if part)
+
+    @property
+    def viewer_query(self) -> str:
+        """A viewer query the edge maps to this same rendition and accepts under the same policy."""
+        return viewer_query(self.spec, preset_only=self.preset_only)
+
+    @property
+    def viewer_url(self) -> str:
+        """The viewer URL (path and query) of this request: where a redirect sends a client."""
+        query = self.viewer_query
+        return canonical_path(self.source_key) + (f"?{query}" if query else "")
+
+
+def viewer_query(spec: TransformSpec, *, preset_only: bool) -> str:
+    """The query of a viewer URL for `spec`: what the SDKs write and a redirect repeats.
+
+    A signed request is its canonical query and signature (the signature covers exactly that). An unsigned
+    preset request is spelled as the preset plus its delivery companions, so the edge still sees a request
+    for a preset alone; anything else is its canonical query.
+    """
+    if spec.s is None and preset_only and spec.preset is not None:
+        companions = {name: getattr(spec, name) for name in PRESET_COMPANIONS if name not in ("preset", "s")}
+        rest = TransformSpec.model_validate(companions).canonical()
+        return f"preset={spec.preset}" + (f"&{rest}" if rest else "")
+    query = spec.canonical()
+    if spec.s is not None:
+        query = f"{query}&s={spec.s}" if query else f"s={spec.s}"
+    return query
+
+
+def read_request(raw_path: str, raw_query: str, presets: Mapping[str, str]) -> tuple[str, TransformSpec]:
+    """The source key and spec of a viewer URL; raises Refused (400) naming the bad parameter."""
+    try:
+        source_key = source_key_from_path(raw_path)
+        spec = TransformSpec.parse(raw_query, presets)
+    except SpecError as error:
+        raise bad_parameter(error) from None
+    return source_key, spec
+
+
+def at_edge(
+    raw_path: str,
+    raw_query: str,
+    accept: str | None,
+    *,
+    policy: SigningPolicy,
+    secrets: Sequence[bytes],
+    presets: Mapping[str, str] = DEFAULT_PRESETS,
+    now: float,
+) -> Delivery:
+    """What the CloudFront Function does with a viewer request (raises Refused with 400 or 403)."""
+    source_key, spec = read_request(raw_path, raw_query, presets)
+    verdict = authorize(canonical_path(source_key), spec, policy, secrets, now)
+    fmt: OutputFormat = spec.fm if spec.fm != "auto" else edge_format(accept, source_key)
+    return Delivery(
+        source_key=source_key, spec=spec, format=fmt, verdict=verdict, preset_only=spec.is_preset_only
+    )
+
+
+def _object_key_from_origin_path(raw_path: str) -> str:
+    """The object key the edge rewrote the URI to.
+
+    Function URLs may hand the path over percent-encoded or decoded. The last segment tells which: the
+    edge encodes every `=` of the rendition's query (`fm%3Dwebp`), and every rendition query has `fm=`.
+    """
+    last = raw_path.rsplit("/", 1)[-1]
+    if "=" not in last:
+        return source_key_from_path(raw_path)
+    key = raw_path.removeprefix("/")
+    if not key:
+        raise SpecError("key", "the path names no image")
+    return validate_key(key)
+
+
+def at_origin(
+    raw_path: str,
+    raw_query: str,
+    *,
+    policy: SigningPolicy,
+    secrets: Sequence[bytes],
+    presets: Mapping[str, str] = DEFAULT_PRESETS,
+    now: float,
+) -> Delivery:
+    """What the resize Lambda accepts from the edge: `/{source key}/{rendition query}?{request}`.
+
+    The request is parsed and its signature verified again, and the rendition named by the path must be
+    the one the request asks for, in a format the edge could have chosen (any format for `fm=auto`).
+    """
+    try:
+        object_key = _object_key_from_origin_path(raw_path)
+        if "/" not in object_key:
+            raise SpecError("key", "the path names no rendition (expected /{source key}/{rendition})")
+        source_key, rendition_query = object_key.rsplit("/", 1)
+        validate_key(source_key)
+        spec = TransformSpec.parse(raw_query, presets)
+    except SpecError as error:
+        raise bad_parameter(error) from None
+    preset_only = preset_equivalent(spec, presets)
+    verdict = authorize(canonical_path(source_key), spec, policy, secrets, now, preset_only=preset_only)
+    candidates = OUTPUT_FORMATS if spec.fm == "auto" else (spec.fm,)
+    for fmt in candidates:
+        if spec.with_format(fmt).variant_query() == rendition_query:
+            return Delivery(
+                source_key=source_key, spec=spec, format=fmt, verdict=verdict, preset_only=preset_only
+            )
+    raise Refused(
+        Problem(
+            400,
+            "bad-parameter",
+            "the path does not name the rendition this request asks for",
+            "key",
+        )
+    )
+
+
+def origin_event(
+    delivery: Delivery, *, method: str = "GET", headers: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The Function URL event (payload 2.0) CloudFront's failover sends the resize function for `delivery`.
+
+    The local runtime builds the same event after running `at_edge` and missing in the transformed bucket.
+    """
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": delivery.origin_path,
+        "rawQueryString": delivery.origin_query,
+        "headers": dict(headers or {}),
+        "requestContext": {"http": {"method": method, "path": delivery.origin_path}},
+        "isBase64Encoded": False,
+    }
