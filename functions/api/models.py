@@ -1,0 +1,178 @@
+"""Request and response bodies of `/v1`: the one schema, from which the OpenAPI document is generated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Tenant and batch ids share ingest's alphabet (imgpipe.uploads): they become key segments and URL parts.
+ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+BatchId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=128)]
+ImageStatus = Literal["PROCESSING", "READY", "REJECTED", "DELETED"]
+# What a presigned POST can accept; a deployment may accept fewer (IMGPIPE settings), never more. Ingest
+# sniffs the bytes anyway and rejects a mismatch.
+UploadType = Literal[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/avif",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "image/tiff",
+]
+# The engine refuses sources over 50 MiB (imgpipe.core.Limits): a larger upload could only be quarantined.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class _Request(BaseModel):
+    # A misspelt field is a client bug worth a 422, not something to ignore silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every error response (`application/problem+json`)."""
+
+    type: str = Field(description="urn:imgpipe:problem:{code}")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="validation errors: where (`loc`) and what kind (`type`), never values"
+    )
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+# Uploads
+
+
+class UploadRequest(_Request):
+    filename: str = Field(min_length=1, max_length=200, description="the file's name; kept in the object key")
+    content_type: UploadType
+    size: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_UPLOAD_BYTES,
+        description="exact size in bytes if known; otherwise the configured maximum bounds the upload",
+    )
+    batch_id: BatchId | None = Field(default=None, description="an existing batch of the caller's")
+
+
+class UploadResponse(BaseModel):
+    upload_id: str
+    key: str = Field(description="the object key in the originals bucket")
+    url: str = Field(description="POST a multipart/form-data body here: `fields`, then `file`")
+    fields: dict[str, str]
+    max_bytes: int
+    expires_at: str
+
+
+# Images
+
+
+class RenditionOut(BaseModel):
+    key: str
+    preset: str | None
+    format: str
+    media_type: str
+    width: int
+    height: int
+    bytes: int
+    url: str | None
+
+
+class Placeholder(BaseModel):
+    blurhash: str | None
+    dominant_colour: str | None
+    width: int | None
+    height: int | None
+
+
+class ImageOut(BaseModel):
+    image_id: str
+    status: ImageStatus
+    reason: str | None
+    source_key: str
+    batch_id: str | None
+    format: str | None
+    media_type: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    sha256: str | None
+    camera: str | None
+    taken_at: str | None
+    tags: list[str]
+    seo_name: str | None
+    created_at: str
+    updated_at: str
+    processed_at: str | None
+    placeholder: Placeholder
+    renditions: list[RenditionOut]
+    urls: dict[str, str] = Field(
+        description="on-demand delivery URLs by preset name (empty when no delivery URL is configured)"
+    )
+
+
+class ImageSummary(BaseModel):
+    image_id: str
+    status: ImageStatus
+    source_key: str
+    batch_id: str | None
+    format: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    tags: list[str]
+    seo_name: str | None
+    created_at: str
+
+
+class ImagePage(BaseModel):
+    items: list[ImageSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class DeleteResponse(BaseModel):
+    image_id: str
+    status: Literal["DELETING", "DELETED"]
+
+
+# Batches
+
+
+class BatchRequest(_Request):
+    batch_id: BatchId | None = Field(default=None, description="generated when absent")
+    expected: int | None = Field(default=None, ge=1, le=1_000_000, description="images the batch will hold")
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    expected: int | None
+    ready: int
+    rejected: int
+    deleted: int
+    done: int
+    completed: bool
+    progress: float | None = Field(description="done / expected, 0..1; null while `expected` is unknown")
+    upload_prefix: str
+    created_at: str | None
+    completed_at: str | None
+
+
+class ExportOut(BaseModel):
+    export_id: str
+    batch_id: str
+    status: Literal["READY"]
+    files: int
+    skipped: int = Field(description="images of the batch not exported (not READY, or gone)")
+    bytes: int
+    key: str
+    url: str = Field(description="presigned GET of the ZIP")
+    expires_at: str

@@ -1,0 +1,177 @@
+"""GET /v1/images (pagination, filters), GET and DELETE /v1/images/{id}, tenant isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.api.conftest import KEY_B, TENANT_B, Api, assert_problem
+
+
+def ids(reply: Any) -> list[str]:
+    return [item["image_id"] for item in reply.json["items"]]
+
+
+def walk(api: Api, query: dict[str, str], key: str | None = "key-a") -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    for _ in range(100):
+        reply = api.call(
+            "GET", "/v1/images", key=key, query={**query, **({"cursor": cursor} if cursor else {})}
+        )
+        assert reply.status == 200, reply.body
+        seen.extend(ids(reply))
+        cursor = reply.json["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("pagination did not end")
+
+
+def test_listing_is_newest_first_and_pages_cover_everything_once(api: Api) -> None:
+    # Given 7 images of tenant A and 3 of tenant B
+    for number in range(7):
+        api.add_image(number=number)
+    for number in range(3):
+        api.add_image(TENANT_B, number=number)
+    # When tenant A walks the listing 3 at a time
+    seen = walk(api, {"limit": "3"})
+    # Then it sees its 7 images, newest first, each once, and none of B's
+    assert seen == [f"img_acme_{n:04d}" for n in reversed(range(7))]
+
+
+def test_images_added_while_paging_do_not_shift_later_pages(api: Api) -> None:
+    # Given 6 images and a first page of 2
+    for number in range(6):
+        api.add_image(number=number)
+    first = api.call("GET", "/v1/images", query={"limit": "2"})
+    # When newer images arrive before the next page is read
+    api.add_image(number=100)
+    api.add_image(number=101)
+    rest = walk_from(api, first.json["next_cursor"], {"limit": "2"})
+    # Then the remaining pages hold exactly the older images: no duplicates, no gaps
+    assert ids(first) + rest == [f"img_acme_{n:04d}" for n in reversed(range(6))]
+
+
+def walk_from(api: Api, cursor: str, query: dict[str, str]) -> list[str]:
+    seen: list[str] = []
+    while cursor:
+        reply = api.call("GET", "/v1/images", query={**query, "cursor": cursor})
+        seen.extend(ids(reply))
+        cursor = reply.json["next_cursor"]
+    return seen
+
+
+def test_filters_by_status_batch_tag_and_since(api: Api) -> None:
+    api.add_image(number=1, tags=["beach", "sunset"])
+    api.add_image(number=2, status="REJECTED")
+    api.add_image(number=3, batch_id="b1", tags=["beach"])
+    api.add_image(number=4, status="DELETED")
+    assert walk(api, {"status": "REJECTED"}) == ["img_acme_0002"]
+    assert walk(api, {"batch": "b1"}) == ["img_acme_0003"]
+    assert walk(api, {"tag": "beach"}) == ["img_acme_0003", "img_acme_0001"]
+    assert walk(api, {"since": "2026-12-01T10:00:02Z"}) == ["img_acme_0003", "img_acme_0002"]
+    # Deleted records are listed only when asked for
+    assert "img_acme_0004" not in walk(api, {})
+    assert walk(api, {"status": "DELETED"}) == ["img_acme_0004"]
+
+
+@pytest.mark.parametrize("cursor", ["not-base64!", "e30", "eyJ0IjoiZ2xvYmV4IiwiZiI6IngiLCJiIjoieiJ9"])
+def test_foreign_or_forged_cursors_are_400(api: Api, cursor: str) -> None:
+    assert_problem(api.call("GET", "/v1/images", query={"cursor": cursor}), 400, "invalid-cursor")
+
+
+def test_a_cursor_is_bound_to_its_tenant_and_filters(api: Api) -> None:
+    # Given a cursor from tenant A's listing
+    for number in range(3):
+        api.add_image(number=number)
+    cursor = api.call("GET", "/v1/images", query={"limit": "1"}).json["next_cursor"]
+    # Then tenant B cannot use it, nor can A with other filters
+    assert_problem(api.call("GET", "/v1/images", key=KEY_B, query={"cursor": cursor}), 400, "invalid-cursor")
+    assert_problem(api.call("GET", "/v1/images", query={"cursor": cursor, "status": "READY"}), 400)
+
+
+def test_since_without_a_zone_is_400(api: Api) -> None:
+    assert_problem(
+        api.call("GET", "/v1/images", query={"since": "2026-12-01T10:00:00"}), 400, "invalid-since"
+    )
+
+
+def test_get_image_returns_record_urls_and_placeholder(api: Api) -> None:
+    api.add_image(
+        number=1,
+        tags=["beach"],
+        blurhash="LEHV6nWB2yk8",
+        dominant_colour="#aa8844",
+        taken_at="2026-07-01T12:00:00Z",
+    )
+    reply = api.call("GET", "/v1/images/img_acme_0001")
+    assert reply.status == 200
+    body = reply.json
+    assert body["source_key"] == "uploads/acme/photo-1.jpg"
+    assert body["placeholder"] == {
+        "blurhash": "LEHV6nWB2yk8",
+        "dominant_colour": "#aa8844",
+        "width": 64,
+        "height": 48,
+    }
+    assert body["renditions"][0]["url"] == "https://img.example/uploads/acme/photo-1.jpg?preset=thumb&fm=webp"
+    assert body["urls"] == {
+        "small": "https://img.example/uploads/acme/photo-1.jpg?preset=small",
+        "thumb": "https://img.example/uploads/acme/photo-1.jpg?preset=thumb",
+    }
+
+
+def test_another_tenants_image_is_indistinguishable_from_a_missing_one(api: Api) -> None:
+    api.add_image(TENANT_B, number=1)
+    theirs = api.call("GET", "/v1/images/img_globex_0001")
+    missing = api.call("GET", "/v1/images/img_nothing")
+    assert_problem(theirs, 404, "not-found")
+    assert {k: v for k, v in theirs.json.items() if k != "instance"} == {
+        k: v for k, v in missing.json.items() if k != "instance"
+    }
+
+
+def test_delete_removes_the_original_and_ingest_does_the_rest(api: Api) -> None:
+    # Given a ready image whose original is stored
+    record = api.add_image(number=1, data=b"original bytes")
+    # When its tenant deletes it
+    reply = api.call("DELETE", "/v1/images/img_acme_0001")
+    # Then the original is gone and the answer says deletion is under way
+    assert reply.status == 202
+    assert reply.json == {"image_id": "img_acme_0001", "status": "DELETING"}
+    assert record.source_key not in api.originals.objects
+
+
+def test_delete_of_an_already_deleted_image_touches_nothing(api: Api) -> None:
+    api.add_image(number=1, status="DELETED")
+    reply = api.call("DELETE", "/v1/images/img_acme_0001")
+    assert reply.status == 202
+    assert reply.json["status"] == "DELETED"
+    assert not [call for call in api.originals.calls if call[0] == "delete"]
+
+
+def test_delete_of_another_tenants_image_is_404_and_leaves_it(api: Api) -> None:
+    record = api.add_image(TENANT_B, number=1, data=b"theirs")
+    assert_problem(api.call("DELETE", "/v1/images/img_globex_0001"), 404)
+    assert record.source_key in api.originals.objects
+
+
+def test_with_policy_required_urls_are_signed_or_left_out(api: Api) -> None:
+    # Given the "required" policy and no signing key in this function: no URL it could not sign
+    api.add_image(number=1)
+    api.reconfigure(signing_policy="required")
+    unsigned = api.call("GET", "/v1/images/img_acme_0001").json
+    assert unsigned["urls"] == {} and unsigned["renditions"][0]["url"] is None
+    # And with a key every URL carries a signature
+    api.reconfigure(signing_policy="required", signing_keys='{"k1": "0123456789abcdef0123"}')
+    signed = api.call("GET", "/v1/images/img_acme_0001").json
+    assert set(signed["urls"]) == {"thumb", "small"}
+    assert all("&s=" in url or "?s=" in url for url in signed["urls"].values())
+    assert "s=" in signed["renditions"][0]["url"]
+
+
+def test_no_urls_for_an_image_that_is_not_ready(api: Api) -> None:
+    api.add_image(number=1, status="PROCESSING")
+    body = api.call("GET", "/v1/images/img_acme_0001").json
+    assert body["urls"] == {} and body["renditions"][0]["url"] is None
