@@ -1,0 +1,238 @@
+"""Api: the versioned REST API (`/v1`) behind API keys and usage plans, with an optional Cognito authoriser.
+
+Tenants call it through CloudFront (`/v1/*`); each API key belongs to one usage plan (free / pro /
+enterprise by default) that sets its steady rate, burst and monthly quota. Keys are issued per tenant
+after deployment, not by the stack.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constants import (
+    ENV_API_PLANS,
+    ENV_DELIVERY_BASE_URL,
+    ENV_EVENT_BUS,
+    ENV_IMAGES_TABLE,
+    ENV_ORIGINALS_BUCKET,
+    ENV_PRESETS,
+    ENV_SIGNING_POLICY,
+    ENV_TENANT_CLAIM,
+    ENV_TRANSFORMED_BUCKET,
+    REST_API,
+    UPLOADS_PREFIX,
+)
+from infra.delivery import API_VERSION
+from infra.events import Events
+from infra.metadata import Metadata
+from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
+from infra.runtime import LambdaRuntime, log_retention
+from infra.sizing import API_HANDLER, API_MEMORY_MB, API_TIMEOUT_SECONDS
+from infra.storage import Storage
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        runtime: LambdaRuntime,
+        storage: Storage,
+        metadata: Metadata,
+        events: Events,
+        delivery_base_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        # What functions/api/settings.py reads. The API signs no delivery URL (it hands out unsigned
+        # preset URLs only, as the signing policy allows), so it gets no access to the signing keys.
+        environment = {
+            ENV_ORIGINALS_BUCKET: storage.originals.bucket_name,
+            ENV_TRANSFORMED_BUCKET: storage.transformed.bucket_name,
+            ENV_IMAGES_TABLE: metadata.table.table_name,
+            ENV_EVENT_BUS: events.bus.event_bus_name,
+            ENV_PRESETS: config.presets_json,
+            ENV_SIGNING_POLICY: config.signing_policy,
+            ENV_DELIVERY_BASE_URL: delivery_base_url,
+            ENV_API_PLANS: config.api.plans_json,
+        }
+        if config.api.tenant_claim is not None:
+            environment[ENV_TENANT_CLAIM] = config.api.tenant_claim
+        self.function = runtime.function(
+            self,
+            "Handler",
+            name="api",
+            handler=API_HANDLER,
+            memory_mb=API_MEMORY_MB,
+            timeout=Duration.seconds(API_TIMEOUT_SECONDS),
+            description="imgpipe management API (/v1): uploads, images, batches, export",
+            environment=environment,
+        )
+        self._grant(storage, metadata, events)
+
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+        )
+        self.rest_api = apigateway.LambdaRestApi(
+            self,
+            "RestApi",
+            rest_api_name=config.physical_name(REST_API),
+            description=f"imgpipe {config.stage} management API",
+            handler=self.function,
+            proxy=False,
+            # CloudFront is the edge; an edge-optimised endpoint would put a second one in front.
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=False,
+            deploy_options=apigateway.StageOptions(
+                stage_name=config.stage,
+                tracing_enabled=config.features.tracing,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                metrics_enabled=True,
+            ),
+        )
+        authorizer = self._authorizer()
+        method_options = apigateway.MethodOptions(
+            api_key_required=True,
+            authorizer=authorizer,
+            authorization_type=apigateway.AuthorizationType.COGNITO if authorizer else None,
+            request_validator=apigateway.RequestValidator(
+                self,
+                "Validator",
+                rest_api=self.rest_api,
+                validate_request_parameters=True,
+                validate_request_body=False,  # the handler validates bodies with pydantic models
+            ),
+        )
+        version = self.rest_api.root.add_resource(API_VERSION)
+        version.add_method(
+            "ANY",
+            api_key_required=method_options.api_key_required,
+            authorizer=method_options.authorizer,
+            authorization_type=method_options.authorization_type,
+            request_validator=method_options.request_validator,
+        )
+        version.add_proxy(any_method=True, default_method_options=method_options)
+
+        self.usage_plans: dict[str, apigateway.UsagePlan] = {}
+        for name, plan in config.api.plans.items():
+            self.usage_plans[name] = self.rest_api.add_usage_plan(
+                f"{name.title()}Plan",
+                name=f"imgpipe-{config.stage}-{name}",
+                description=f"imgpipe {name} plan",
+                throttle=apigateway.ThrottleSettings(
+                    rate_limit=plan.rate_limit, burst_limit=plan.burst_limit
+                ),
+                quota=apigateway.QuotaSettings(limit=plan.monthly_quota, period=apigateway.Period.MONTH),
+                api_stages=[
+                    apigateway.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)
+                ],
+            )
+        self._acknowledge(authorizer is not None)
+
+    def _authorizer(self) -> apigateway.CognitoUserPoolsAuthorizer | None:
+        arn = self.config.api.cognito_user_pool_arn
+        if arn is None:
+            return None
+        pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", arn)
+        return apigateway.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[pool])
+
+    def _grant(self, storage: Storage, metadata: Metadata, events: Events) -> None:
+        role = self.function.role
+        assert role is not None
+        originals, transformed, table = storage.originals, storage.transformed, metadata.table
+        uploads = originals.arn_for_objects(f"{UPLOADS_PREFIX}*")
+        for statement in (
+            # Presigned POST is signed with this role's credentials; reads feed the ZIP export; deleting an
+            # original starts the deletion of its renditions through the ingest lane.
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], resources=[uploads]
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[transformed.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:Query",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[table.table_arn, f"{table.table_arn}/index/*"],
+            ),
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[events.bus.event_bus_arn]),
+        ):
+            role.add_to_principal_policy(statement)
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
+            "Presigned uploads, exports and deletions address user keys under uploads/ only.",
+        )
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(transformed)}/*",
+            "Exports read renditions and store the ZIP; deletions remove an image's renditions.",
+        )
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(table)}/index/*",
+            "Listing by tenant and by batch uses the table's indexes.",
+        )
+
+    def _acknowledge(self, has_authorizer: bool) -> None:
+        api = self.rest_api
+        acknowledge(
+            api,
+            "APIG2",
+            "Query parameters are validated by API Gateway; bodies by the handler's pydantic models, "
+            "which are "
+            "the one schema (a second copy as API Gateway models would drift).",
+        )
+        acknowledge(
+            api,
+            "APIG3",
+            "The API is reached through the CloudFront distribution, where the optional web ACL applies; "
+            "usage plans throttle every API key.",
+        )
+        acknowledge(
+            api,
+            "APIG6",
+            "Execution logging needs the account-wide API Gateway CloudWatch role, which one stack should "
+            "not take over; JSON access logs and the function's own logs record every request.",
+        )
+        if not has_authorizer:
+            acknowledge(
+                api,
+                "APIG4",
+                "Every method requires an API key bound to a usage plan; a Cognito authoriser is optional "
+                "(api.cognitoUserPoolArn).",
+            )
+            acknowledge(
+                api,
+                "COG4",
+                "Authentication is by API key per tenant unless api.cognitoUserPoolArn adds a Cognito "
+                "authoriser.",
+            )

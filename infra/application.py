@@ -1,0 +1,35 @@
+"""Build the CDK app: stage config from context, the stack, and cdk-nag as a policy-validation plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import cdk_json_context, load_stage_config
+from infra.stack import ImgpipeStack, stack_name
+
+LAYER_BUILDER_CONTEXT_KEY = "layerBuilder"  # "pip" (default) or "docker"
+
+
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+    app = App(context=dict(context) if context is not None else None, outdir=outdir)
+    raw: dict[str, Any] = {
+        key: app.node.try_get_context(key) for key in ("stage", "stages", LAYER_BUILDER_CONTEXT_KEY)
+    }
+    config = load_stage_config(raw)
+    ImgpipeStack(
+        app,
+        stack_name(config),
+        config=config,
+        docker_layer=raw.get(LAYER_BUILDER_CONTEXT_KEY) == "docker",
+    )
+    # cdk-nag 3 is a policy-validation plugin: any unacknowledged AwsSolutions finding fails the synth.
+    # Acknowledgements are also written into each resource's template metadata, as an audit trail.
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    return app
+
+
+__all__ = ["build_app", "cdk_json_context"]

@@ -1,0 +1,276 @@
+"""Stage configuration: read from `cdk.json` context, validated once, then passed to every construct.
+
+`cdk deploy -c stage=prod` picks `context.stages.prod`; anything wrong (an unknown key, a preset the engine
+cannot parse, an alarm e-mail without `@`, WAF outside us-east-1) stops synthesis with pydantic's message
+instead of failing half way through a CloudFormation deployment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from imgpipe.core import DEFAULT_PRESETS, TransformSpec
+from infra.constants import (
+    PLAN_BURST_LIMIT,
+    PLAN_ENTERPRISE,
+    PLAN_FREE,
+    PLAN_PRO,
+    PLAN_RATE_LIMIT,
+    UPLOADS_PREFIX,
+)
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+STAGE_CONTEXT_KEY = "stage"
+STAGES_CONTEXT_KEY = "stages"
+DEFAULT_STAGE = "dev"
+
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+SigningPolicy = Literal["required", "presets-unsigned", "off"]
+_FORMAT = "(avif|webp|jpeg|png|gif)"
+_EAGER_FORMATS = rf"^(auto|{_FORMAT}(,{_FORMAT})*)$"
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class ConfigError(ValueError):
+    """The stage configuration in cdk.json is missing or invalid."""
+
+
+class _Model(BaseModel):
+    # camelCase in cdk.json (the CDK convention), snake_case in Python; unknown keys are typos.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, validate_default=True
+    )
+
+
+class LaneConfig(_Model):
+    """One SQS lane into its ingest function."""
+
+    batch_size: Annotated[int, Field(ge=1, le=10)]
+    batching_window_seconds: Annotated[int, Field(ge=0, le=300)]
+    max_concurrency: Annotated[int, Field(ge=2, le=1000)]  # Lambda's floor for SQS maximum concurrency
+    # S3 key prefixes that notify this lane directly (created and removed objects). Fixed, see LanesConfig;
+    # the stack and the local runtime (`imgpipe dev`) both read them from here.
+    prefixes: tuple[str, ...] = ()
+    # Alarm when the oldest waiting message is older than this.
+    max_message_age_seconds: Annotated[int, Field(ge=60, le=86_400)] = 300
+
+
+class LanesConfig(_Model):
+    """The two ingest lanes. Which lane a key goes to is fixed, not configured: every object under
+    `uploads/` notifies the interactive queue and the interactive function forwards batch keys
+    (`uploads/{tenant}/batches/...`) to the bulk queue. S3 prefix filters cannot pick out a middle path
+    segment, and prefixes for one event type may not overlap, so no other split is possible."""
+
+    interactive: LaneConfig = LaneConfig(
+        batch_size=1, batching_window_seconds=0, max_concurrency=20, prefixes=(UPLOADS_PREFIX,)
+    )
+    # A large batch is expected to wait; only an hour-old message in the bulk lane is worth a page.
+    bulk: LaneConfig = LaneConfig(
+        batch_size=5, batching_window_seconds=5, max_concurrency=5, max_message_age_seconds=3600
+    )
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 5
+
+    @model_validator(mode="after")
+    def _routing_is_fixed(self) -> LanesConfig:
+        if self.interactive.prefixes != (UPLOADS_PREFIX,) or self.bulk.prefixes:
+            raise ValueError(
+                f"lane routing is fixed: {UPLOADS_PREFIX!r} notifies the interactive lane, which forwards "
+                "batch uploads to the bulk lane (S3 prefix filters cannot match uploads/*/batches/); "
+                "leave lanes.*.prefixes out"
+            )
+        return self
+
+
+class PlanConfig(_Model):
+    """An API usage plan: steady rate, burst and monthly request quota per API key (API Gateway), and the
+    per-tenant image quotas the API itself enforces (`IMGPIPE_API_PLANS`)."""
+
+    rate_limit: Annotated[float, Field(gt=0)]
+    burst_limit: PositiveInt
+    monthly_quota: PositiveInt  # API requests per month, per key
+    # Images accepted per month and bytes of originals stored; the shared defaults for the known plans.
+    monthly_images: PositiveInt | None = None
+    storage_bytes: PositiveInt | None = None
+
+    def api_limits(self) -> dict[str, float | int]:
+        """This plan as the API function reads it (fields left out keep the API's defaults)."""
+        limits: dict[str, float | int] = {"rate_limit": self.rate_limit, "burst_limit": self.burst_limit}
+        if self.monthly_images is not None:
+            limits["monthly_images"] = self.monthly_images
+        if self.storage_bytes is not None:
+            limits["storage_bytes"] = self.storage_bytes
+        return limits
+
+
+# Monthly API requests per key; the rates and bursts are the shared ones, so the API's own limiter (the
+# only one in `imgpipe dev`) agrees with API Gateway.
+_MONTHLY_REQUESTS = {PLAN_FREE: 10_000, PLAN_PRO: 1_000_000, PLAN_ENTERPRISE: 50_000_000}
+
+
+def _default_plans() -> dict[str, PlanConfig]:
+    return {
+        name: PlanConfig(
+            rate_limit=PLAN_RATE_LIMIT[name],
+            burst_limit=PLAN_BURST_LIMIT[name],
+            monthly_quota=_MONTHLY_REQUESTS[name],
+        )
+        for name in (PLAN_FREE, PLAN_PRO, PLAN_ENTERPRISE)
+    }
+
+
+class ApiConfig(_Model):
+    plans: dict[str, PlanConfig] = Field(default_factory=_default_plans)
+    # An existing user pool: tenants bring their identity provider; the stack does not own user data.
+    cognito_user_pool_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:cognito-idp:")
+    # The token claim that names the caller's tenant when the Cognito authoriser is used.
+    tenant_claim: str | None = Field(default=None, min_length=1)
+
+    @field_validator("plans")
+    @classmethod
+    def _plans_named(cls, plans: dict[str, PlanConfig]) -> dict[str, PlanConfig]:
+        if not plans:
+            raise ValueError("at least one usage plan is needed, or no API key can call the API")
+        for name, plan in plans.items():
+            if not name.isidentifier() or not name.islower():
+                raise ValueError(f"plan name {name!r} must be a lower-case identifier")
+            if name not in PLAN_RATE_LIMIT and (plan.monthly_images is None or plan.storage_bytes is None):
+                raise ValueError(f"plan {name!r} is new: set its monthlyImages and storageBytes")
+        return plans
+
+    @property
+    def plans_json(self) -> str:
+        """The plans as the API function reads them from IMGPIPE_API_PLANS."""
+        document = {name: plan.api_limits() for name, plan in self.plans.items()}
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+class DomainConfig(_Model):
+    names: tuple[str, ...] = Field(min_length=1)
+    # CloudFront only takes certificates from ACM in us-east-1.
+    certificate_arn: str = Field(pattern=r"^arn:aws[\w-]*:acm:us-east-1:\d{12}:certificate/")
+
+
+class WafConfig(_Model):
+    enabled: bool = False
+    # Requests per client IP in any 5-minute window before the rate-based rule blocks it.
+    rate_limit: Annotated[int, Field(ge=10, le=2_000_000_000)] = 2_000
+    # Use an existing CLOUDFRONT-scoped web ACL instead of creating one.
+    web_acl_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:wafv2:us-east-1:")
+
+
+class FeaturesConfig(_Model):
+    waf: WafConfig = WafConfig()
+    # Ingest waits for GuardDuty Malware Protection for S3's scan tag; the protection plan itself is
+    # enabled on the originals bucket by the deployer.
+    malware_scan: bool = False
+    origin_shield_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    # X-Ray active tracing on every function.
+    tracing: bool = True
+
+
+class StageConfig(_Model):
+    stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    # Production keeps data on stack deletion and turns on termination protection.
+    production: bool = False
+    presets: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    signing_policy: SigningPolicy = "presets-unsigned"
+    # Formats of the eager renditions: "auto" (the engine's negotiation set) or a comma list.
+    eager_formats: str = Field(default="auto", pattern=_EAGER_FORMATS)
+    log_retention_days: int = 30
+    transformed_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    noncurrent_version_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    quarantine_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    event_archive_days: Annotated[int, Field(ge=0, le=3650)] = 90  # 0 keeps events forever
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    cors_allowed_origins: tuple[str, ...] = ("*",)
+    domain: DomainConfig | None = None
+    lanes: LanesConfig = LanesConfig()
+    api: ApiConfig = ApiConfig()
+    features: FeaturesConfig = FeaturesConfig()
+
+    @field_validator("presets")
+    @classmethod
+    def _presets_parse(cls, presets: dict[str, str]) -> dict[str, str]:
+        for name, spec in presets.items():
+            if not name.isidentifier():
+                raise ValueError(f"preset name {name!r} must be an identifier")
+            try:
+                TransformSpec.parse(spec)
+            except ValueError as exc:
+                raise ValueError(f"preset {name!r} = {spec!r}: {exc}") from exc
+        return presets
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_is_a_cloudwatch_value(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"{days} is not a CloudWatch Logs retention; use one of {sorted(LOG_RETENTION_DAYS)}"
+            )
+        return days
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> StageConfig:
+        if self.production and self.signing_policy == "off":
+            raise ValueError(
+                "signing policy 'off' is for local experiments; a production stage cannot use it"
+            )
+        waf = self.features.waf
+        if waf.enabled and waf.web_acl_arn is None and self.region not in (None, "us-east-1"):
+            raise ValueError(
+                "a CloudFront web ACL can only be created in us-east-1: "
+                "deploy there or set features.waf.webAclArn"
+            )
+        return self
+
+    @property
+    def presets_json(self) -> str:
+        """The presets as the handlers read them from the environment."""
+        return json.dumps(self.presets, sort_keys=True, separators=(",", ":"))
+
+    def physical_name(self, logical: str) -> str:
+        """A per-stage resource name, so several stages can share one account."""
+        return f"{logical}-{self.stage}"
+
+
+def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """The `context` block of cdk.json, as the CDK CLI would pass it (for synths without the CLI)."""
+    context: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    return context
+
+
+def load_stage_config(context: Mapping[str, Any]) -> StageConfig:
+    """Pick the stage named by the `stage` context key and validate its settings."""
+    stage = context.get(STAGE_CONTEXT_KEY) or DEFAULT_STAGE
+    stages = context.get(STAGES_CONTEXT_KEY)
+    if isinstance(stages, str):  # `-c stages=...` on the command line arrives as a JSON string
+        stages = json.loads(stages)
+    if not isinstance(stages, Mapping) or stage not in stages:
+        known = sorted(stages) if isinstance(stages, Mapping) else []
+        raise ConfigError(f"no settings for stage {stage!r} in cdk.json context.stages (known: {known})")
+    try:
+        return StageConfig.model_validate({"stage": stage, **stages[stage]})
+    except ValidationError as exc:
+        raise ConfigError(f"cdk.json context.stages.{stage}: {exc}") from exc
+
+
+__all__ = [
+    "ConfigError",
+    "LaneConfig",
+    "PlanConfig",
+    "StageConfig",
+    "cdk_json_context",
+    "load_stage_config",
+]

@@ -1,0 +1,261 @@
+"""Pipeline: S3 upload notifications → two SQS lanes (each with a dead-letter queue) → ingest functions.
+
+Two lanes keep a 10 000-image batch from delaying one interactive upload: each lane has its own queue,
+its own function (same code, `IMGPIPE_LANE` tells them apart) and its own maximum concurrency on the
+event source mapping, so bulk work can never take the interactive lane's workers. S3 prefix filters
+cannot match `uploads/*/batches/` (and prefixes of one event type may not overlap), so one notification
+sends every upload under `uploads/` to the interactive lane, whose function hands batch keys to the bulk
+queue without decoding them (docs/deploy.md, "Lanes").
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import LaneConfig, StageConfig
+from infra.constants import (
+    BULK_DLQ,
+    BULK_QUEUE,
+    ENV_API_PLANS,
+    ENV_BULK_QUEUE_URL,
+    ENV_EAGER_FORMATS,
+    ENV_EVENT_BUS,
+    ENV_IMAGES_TABLE,
+    ENV_LANE,
+    ENV_MALWARE_SCAN,
+    ENV_ORIGINALS_BUCKET,
+    ENV_PRESETS,
+    ENV_TRANSFORMED_BUCKET,
+    INTERACTIVE_DLQ,
+    INTERACTIVE_QUEUE,
+    LANE_BULK,
+    LANE_INTERACTIVE,
+    QUARANTINE_PREFIX,
+    UPLOADS_PREFIX,
+)
+from infra.events import Events
+from infra.metadata import Metadata
+from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
+from infra.runtime import LambdaRuntime
+from infra.sizing import (
+    INGEST_HANDLER,
+    INGEST_MEMORY_MB,
+    ingest_timeout_seconds,
+    visibility_timeout_seconds,
+)
+from infra.storage import Storage
+
+QUEUE_RETENTION = Duration.days(4)
+DLQ_RETENTION = Duration.days(14)  # longer than the source queue: an SQS message keeps its age in the DLQ
+NOTIFIED_EVENTS = (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED)
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+class Lane(Construct):
+    """One lane: a queue, its dead-letter queue with the redrive policy, and the function that drains it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        lane: str,
+        queue_name: str,
+        dlq_name: str,
+        settings: LaneConfig,
+        max_receive_count: int,
+        runtime: LambdaRuntime,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.lane = lane
+        self.settings = settings
+        timeout = Duration.seconds(ingest_timeout_seconds(settings.batch_size))
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetters",
+            queue_name=dlq_name,
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=queue_name,
+            visibility_timeout=Duration.seconds(
+                visibility_timeout_seconds(settings.batch_size, settings.batching_window_seconds)
+            ),
+            retention_period=QUEUE_RETENTION,
+            # SSE-SQS, not KMS: S3 notifications cannot publish to a queue under the AWS-managed KMS key.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count),
+        )
+        self.function = runtime.function(
+            self,
+            "Ingest",
+            name=f"ingest-{lane}",
+            handler=INGEST_HANDLER,
+            memory_mb=INGEST_MEMORY_MB,
+            timeout=timeout,
+            description=f"Ingest ({lane} lane): validates uploads, renders renditions, records, announces",
+            environment={**environment, ENV_LANE: lane},
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=settings.batch_size,
+                max_batching_window=Duration.seconds(settings.batching_window_seconds)
+                if settings.batching_window_seconds
+                else None,
+                report_batch_item_failures=True,
+                max_concurrency=settings.max_concurrency,
+            )
+        )
+
+
+class Pipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        runtime: LambdaRuntime,
+        storage: Storage,
+        metadata: Metadata,
+        events: Events,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        lanes = config.lanes
+        environment = {
+            ENV_ORIGINALS_BUCKET: storage.originals.bucket_name,
+            ENV_TRANSFORMED_BUCKET: storage.transformed.bucket_name,
+            ENV_IMAGES_TABLE: metadata.table.table_name,
+            ENV_EVENT_BUS: events.bus.event_bus_name,
+            ENV_PRESETS: config.presets_json,
+            ENV_EAGER_FORMATS: config.eager_formats,
+            ENV_MALWARE_SCAN: "true" if config.features.malware_scan else "false",
+            # Ingest counts every upload against its tenant's plan, as the API does at presign time.
+            ENV_API_PLANS: config.api.plans_json,
+        }
+        self.bulk = Lane(
+            self,
+            "Bulk",
+            lane=LANE_BULK,
+            queue_name=config.physical_name(BULK_QUEUE),
+            dlq_name=config.physical_name(BULK_DLQ),
+            settings=lanes.bulk,
+            max_receive_count=lanes.max_receive_count,
+            runtime=runtime,
+            environment=environment,
+        )
+        self.interactive = Lane(
+            self,
+            "Interactive",
+            lane=LANE_INTERACTIVE,
+            queue_name=config.physical_name(INTERACTIVE_QUEUE),
+            dlq_name=config.physical_name(INTERACTIVE_DLQ),
+            settings=lanes.interactive,
+            max_receive_count=lanes.max_receive_count,
+            runtime=runtime,
+            environment={**environment, ENV_BULK_QUEUE_URL: self.bulk.queue.queue_url},
+        )
+        self.lanes = (self.interactive, self.bulk)
+        self.functions = tuple(lane.function for lane in self.lanes)
+        self.bulk.queue.grant_send_messages(self.interactive.function)
+
+        # One notification for the whole upload area, to the interactive lane (LanesConfig: the routing is
+        # fixed); its function forwards batch keys to the bulk queue (ENV_BULK_QUEUE_URL). A deleted
+        # original takes its renditions and record with it, so removals are notified too.
+        for lane in self.lanes:
+            for prefix in lane.settings.prefixes:
+                destination = s3n.SqsDestination(lane.queue)
+                key_filter = s3.NotificationKeyFilter(prefix=prefix)
+                for event in NOTIFIED_EVENTS:
+                    storage.originals.add_event_notification(event, destination, key_filter)
+        for lane in self.lanes:
+            self._grant(lane.function, storage, metadata, events)
+        self._acknowledge_notifications_handler()
+
+    def _grant(
+        self, function: lambda_.Function, storage: Storage, metadata: Metadata, events: Events
+    ) -> None:
+        """Exactly the calls the ingest service makes; no `*` actions."""
+        role = function.role
+        assert role is not None
+        originals, transformed, table = storage.originals, storage.transformed, metadata.table
+        uploads = originals.arn_for_objects(f"{UPLOADS_PREFIX}*")
+        quarantine = originals.arn_for_objects(f"{QUARANTINE_PREFIX}*")
+        statements = [
+            # Read the upload (and its version), its malware-scan tag, and delete it once it is
+            # copied to quarantine.
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:DeleteObject"],
+                resources=[uploads],
+            ),
+            iam.PolicyStatement(actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[quarantine]),
+            # A missing key answers 404 rather than 403 only with ListBucket.
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[originals.bucket_arn, transformed.bucket_arn]
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[transformed.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Query",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[table.table_arn, f"{table.table_arn}/index/*"],
+            ),
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[events.bus.event_bus_arn]),
+        ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
+            "Object keys are user uploads, unknown at deploy time; access is limited to the uploads prefix.",
+        )
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(originals)}/{QUARANTINE_PREFIX}*",
+            "Rejected files are moved under quarantine/ with generated keys; write-only, never read.",
+        )
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(transformed)}/*",
+            "Renditions and the mezzanine are written under canonical keys derived from each upload.",
+        )
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(table)}/index/*",
+            "Queries by tenant, batch, checksum and source key use the table's four indexes.",
+        )
+
+    def _acknowledge_notifications_handler(self) -> None:
+        # CDK writes S3 notification configurations with one singleton custom-resource function per stack.
+        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
+        if handler is None:
+            return
+        acknowledge(
+            handler,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's own deploy-time function that writes the bucket notification configuration; CDK gives "
+            "its role the basic execution policy (logs only) and it runs only during deployments.",
+        )

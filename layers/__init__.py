@@ -1,0 +1,1 @@
+"""Third-party dependencies for the Lambda layer, built for the Lambda runtime without Docker."""

@@ -1,0 +1,204 @@
+"""Pipeline contracts: notifications, lanes, dead-letter queues, event source mappings, ingest function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra import constants
+from infra.bundle import FUNCTIONS_DIR
+from infra.config import cdk_json_context, load_stage_config
+from infra.constants import (
+    BULK_DLQ,
+    BULK_QUEUE,
+    ENV_BULK_QUEUE_URL,
+    ENV_EAGER_FORMATS,
+    ENV_EVENT_BUS,
+    ENV_IMAGES_TABLE,
+    ENV_LANE,
+    ENV_MALWARE_SCAN,
+    ENV_ORIGINALS_BUCKET,
+    ENV_PRESETS,
+    ENV_TRANSFORMED_BUCKET,
+    INTERACTIVE_DLQ,
+    INTERACTIVE_QUEUE,
+    LANE_BULK,
+    LANE_INTERACTIVE,
+    UPLOADS_PREFIX,
+)
+from ingest.settings import IngestSettings
+from tests.infra.cfn import as_list, by_path, only, props, ref_id, resources
+
+Template = dict[str, Any]
+DEV = load_stage_config(cdk_json_context())
+INGEST_SETTINGS = FUNCTIONS_DIR / "ingest" / "settings.py"
+
+
+def _queue(template: Template, name: str) -> tuple[str, dict[str, Any]]:
+    found = [
+        (k, v) for k, v in resources(template, "AWS::SQS::Queue").items() if props(v)["QueueName"] == name
+    ]
+    assert len(found) == 1, name
+    return found[0]
+
+
+LANES = {INTERACTIVE_QUEUE: "Interactive", BULK_QUEUE: "Bulk"}
+
+
+def _ingest(template: Template, lane: str) -> tuple[str, dict[str, Any]]:
+    """The ingest function of `lane` ("Interactive" or "Bulk")."""
+    return by_path(template, "AWS::Lambda::Function", f"/Pipeline/{lane}/Ingest/")
+
+
+def _mapping_for(template: Template, queue_id: str) -> dict[str, Any]:
+    found = [
+        props(m)
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if ref_id(props(m)["EventSourceArn"]) == queue_id
+    ]
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("queue", "dlq", "lane"),
+    [(INTERACTIVE_QUEUE, INTERACTIVE_DLQ, DEV.lanes.interactive), (BULK_QUEUE, BULK_DLQ, DEV.lanes.bulk)],
+)
+def test_each_lane_has_a_dead_letter_queue_with_the_configured_receive_count(
+    dev: Template, queue: str, dlq: str, lane: Any
+) -> None:
+    _, source = _queue(dev, f"{queue}-dev")
+    dlq_id, _ = _queue(dev, f"{dlq}-dev")
+    redrive = props(source)["RedrivePolicy"]
+    assert ref_id(redrive["deadLetterTargetArn"]) == dlq_id
+    assert redrive["maxReceiveCount"] == DEV.lanes.max_receive_count == 5
+
+
+@pytest.mark.parametrize(("queue", "lane"), [(INTERACTIVE_QUEUE, "interactive"), (BULK_QUEUE, "bulk")])
+def test_each_lane_maps_to_ingest_with_partial_failures_and_its_own_concurrency(
+    dev: Template, queue: str, lane: str
+) -> None:
+    settings = getattr(DEV.lanes, lane)
+    queue_id, _ = _queue(dev, f"{queue}-dev")
+    mapping = _mapping_for(dev, queue_id)
+    assert ref_id(mapping["FunctionName"]) == _ingest(dev, lane.title())[0]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": settings.max_concurrency}
+    assert mapping["BatchSize"] == settings.batch_size
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == settings.batching_window_seconds
+
+
+def test_interactive_lane_has_more_workers_than_bulk_so_batches_cannot_starve_it(dev: Template) -> None:
+    interactive = _mapping_for(dev, _queue(dev, f"{INTERACTIVE_QUEUE}-dev")[0])
+    bulk = _mapping_for(dev, _queue(dev, f"{BULK_QUEUE}-dev")[0])
+    assert interactive["ScalingConfig"]["MaximumConcurrency"] > bulk["ScalingConfig"]["MaximumConcurrency"]
+    assert interactive["BatchSize"] == 1 and "MaximumBatchingWindowInSeconds" not in interactive
+
+
+@pytest.mark.parametrize("queue", [INTERACTIVE_QUEUE, BULK_QUEUE])
+def test_visibility_timeout_is_at_least_six_times_the_function_timeout(dev: Template, queue: str) -> None:
+    timeout = props(_ingest(dev, LANES[queue])[1])["Timeout"]
+    assert props(_queue(dev, f"{queue}-dev")[1])["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_each_lane_has_its_own_ingest_function_told_apart_by_its_lane(dev: Template) -> None:
+    interactive = props(_ingest(dev, "Interactive")[1])
+    bulk = props(_ingest(dev, "Bulk")[1])
+    assert interactive["Handler"] == bulk["Handler"] == "ingest.handler.handler"
+    assert interactive["Environment"]["Variables"][ENV_LANE] == LANE_INTERACTIVE
+    assert bulk["Environment"]["Variables"][ENV_LANE] == LANE_BULK
+    # Only the interactive lane forwards (batch keys go to the bulk queue)
+    assert ENV_BULK_QUEUE_URL not in bulk["Environment"]["Variables"]
+
+
+def test_only_the_interactive_function_may_send_to_the_bulk_queue(dev: Template) -> None:
+    bulk_id, _ = _queue(dev, f"{BULK_QUEUE}-dev")
+    senders = set()
+    for policy in resources(dev, "AWS::IAM::Policy").values():
+        for statement in props(policy)["PolicyDocument"]["Statement"]:
+            if "sqs:SendMessage" in as_list(statement["Action"]):
+                assert [ref_id(r) for r in as_list(statement["Resource"])] == [bulk_id]
+                senders |= {ref_id(r) for r in props(policy)["Roles"]}
+    interactive_role = ref_id(props(_ingest(dev, "Interactive")[1])["Role"])
+    assert senders == {interactive_role}
+
+
+@pytest.mark.parametrize("name", [INTERACTIVE_QUEUE, BULK_QUEUE, INTERACTIVE_DLQ, BULK_DLQ])
+def test_queues_are_encrypted_and_tls_only(dev: Template, name: str) -> None:
+    queue_id, queue = _queue(dev, f"{name}-dev")
+    assert props(queue)["SqsManagedSseEnabled"] is True
+    policies = [
+        props(p)["PolicyDocument"]["Statement"]
+        for p in resources(dev, "AWS::SQS::QueuePolicy").values()
+        if queue_id in {ref_id(q) for q in props(p)["Queues"]}
+    ]
+    denies = [s for statements in policies for s in statements if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_dead_letter_queues_keep_messages_longer_than_their_sources(dev: Template) -> None:
+    for queue, dlq in ((INTERACTIVE_QUEUE, INTERACTIVE_DLQ), (BULK_QUEUE, BULK_DLQ)):
+        source = props(_queue(dev, f"{queue}-dev")[1])["MessageRetentionPeriod"]
+        assert props(_queue(dev, f"{dlq}-dev")[1])["MessageRetentionPeriod"] > source
+
+
+def test_uploads_notify_the_interactive_lane_for_creation_and_removal(dev: Template) -> None:
+    # One notification (per event type) for everything under uploads/, to the interactive queue only
+    _, notifications = only(dev, "Custom::S3BucketNotifications")
+    originals_id, _ = by_path(dev, "AWS::S3::Bucket", "/Storage/Originals/")
+    assert ref_id(props(notifications)["BucketName"]) == originals_id
+    configuration = props(notifications)["NotificationConfiguration"]
+    assert set(configuration) == {"QueueConfigurations"}
+    interactive_id, _ = _queue(dev, f"{INTERACTIVE_QUEUE}-dev")
+    seen = []
+    for queue_configuration in configuration["QueueConfigurations"]:
+        rules = queue_configuration["Filter"]["Key"]["FilterRules"]
+        assert rules == [{"Name": "prefix", "Value": UPLOADS_PREFIX}]
+        assert ref_id(queue_configuration["QueueArn"]) == interactive_id
+        seen += queue_configuration["Events"]
+    assert sorted(seen) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+
+
+def test_s3_may_send_to_the_lane_only_from_the_originals_bucket(dev: Template) -> None:
+    interactive_id, _ = _queue(dev, f"{INTERACTIVE_QUEUE}-dev")
+    grants = [
+        s
+        for p in resources(dev, "AWS::SQS::QueuePolicy").values()
+        if interactive_id in {ref_id(q) for q in props(p)["Queues"]}
+        for s in props(p)["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "s3.amazonaws.com"}
+    ]
+    assert grants and all("aws:SourceArn" in str(s["Condition"]) for s in grants)
+
+
+@pytest.mark.parametrize("lane", ["Interactive", "Bulk"])
+def test_ingest_environment_is_what_the_ingest_settings_read(dev: Template, lane: str) -> None:
+    # Given the environment the stack gives an ingest function
+    variables = props(_ingest(dev, lane)[1])["Environment"]["Variables"]
+    imgpipe = {k: v for k, v in variables.items() if k.startswith("IMGPIPE_")}
+    # Then every key is one functions/ingest/settings.py reads, and nothing it needs is missing
+    source = INGEST_SETTINGS.read_text(encoding="utf-8")
+    read = {name for name in dir(constants) if name.startswith("ENV_") and name in source}
+    read_keys = {getattr(constants, name) for name in read}
+    assert set(imgpipe) <= read_keys, set(imgpipe) - read_keys
+    required = {ENV_ORIGINALS_BUCKET, ENV_TRANSFORMED_BUCKET, ENV_IMAGES_TABLE, ENV_EVENT_BUS, ENV_LANE}
+    assert required <= set(imgpipe)
+    assert variables[ENV_PRESETS] == DEV.presets_json
+    assert variables[ENV_EAGER_FORMATS] == DEV.eager_formats
+    assert variables[ENV_MALWARE_SCAN] == "false"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "imgpipe"
+    if lane == "Interactive":
+        bulk_id, _ = _queue(dev, f"{BULK_QUEUE}-dev")
+        assert ref_id(variables[ENV_BULK_QUEUE_URL]) == bulk_id
+
+
+@pytest.mark.parametrize("lane", ["Interactive", "Bulk"])
+def test_ingest_settings_accept_the_environment_the_stack_sets(dev: Template, lane: str) -> None:
+    # Given the synthesised environment with CloudFormation references replaced by plausible values
+    variables = props(_ingest(dev, lane)[1])["Environment"]["Variables"]
+    environ = {k: v if isinstance(v, str) else "resolved-at-deploy" for k, v in variables.items()}
+    # When the ingest function's own settings read it, Then they accept it and see the right lane
+    settings = IngestSettings.from_env(environ)
+    assert settings.lane == lane.lower()
+    assert settings.presets == DEV.presets
