@@ -1,10 +1,17 @@
-"""The `imgpipe` command. Subcommands that need a running stack arrive with the local runtime."""
+"""The `imgpipe` command.
+
+`inspect` and `render` need no stack. `dev` runs the local stack; `upload`, `url`, `status`, `redrive`
+and `export` talk to a stack: the local one by default (found through the state file in the data
+directory, `--data DIR` or `$IMGPIPE_DATA`, default `.imgpipe/`), or a deployed one given its outputs
+(`--stack-outputs FILE`, as `cdk deploy --outputs-file FILE` writes them) and the shell's AWS credentials.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -61,6 +68,41 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensure_repo_on_path() -> None:
+    """`infra.constants` (shared names) lives beside `functions/` in the repository, which `python -m` from
+    the repository root finds; the `imgpipe` console script started elsewhere does not."""
+    try:
+        import infra.constants  # noqa: F401, PLC0415 - only probing whether it can be imported
+    except ModuleNotFoundError:
+        root = Path(__file__).resolve().parents[2]
+        if (root / "infra" / "constants.py").is_file():
+            sys.path.insert(0, str(root))
+
+
+def _stack_command(name: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand that needs the stack code, imported when it runs (after `_ensure_repo_on_path`)."""
+
+    def run(args: argparse.Namespace) -> int:
+        _ensure_repo_on_path()
+        from imgpipe.dev import commands  # noqa: PLC0415 - inspect and render need no stack code
+
+        code: int = getattr(commands, name)(args)
+        return code
+
+    return run
+
+
+def _add_target_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--data", help="data directory of the local stack (default: $IMGPIPE_DATA or .imgpipe)"
+    )
+    command.add_argument(
+        "--stack-outputs",
+        metavar="FILE",
+        help="talk to a deployed stack: its outputs as JSON (`cdk deploy --outputs-file FILE`)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imgpipe", description="Serverless image pipeline: local tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +120,75 @@ def build_parser() -> argparse.ArgumentParser:
     render_cmd.add_argument("-o", "--output", help="where to write the result")
     render_cmd.add_argument("--accept", default="image/avif,image/webp,*/*", help="Accept header for fm=auto")
     render_cmd.set_defaults(run=_render)
+
+    dev_cmd = commands.add_parser(
+        "dev", help="run the whole stack locally: gallery, images and API on one port"
+    )
+    dev_cmd.add_argument("--port", type=int, default=8750, help="the one HTTP port (0: any free port)")
+    dev_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    dev_cmd.add_argument("--data", help="data directory: keys, state and originals (default: .imgpipe)")
+    dev_cmd.add_argument("--tenant", default="local", help="tenant of the gallery's uploads and the samples")
+    dev_cmd.add_argument(
+        "--no-seed", action="store_true", help="do not upload sample images on a first start"
+    )
+    dev_cmd.add_argument(
+        "--visibility-timeout", type=int, default=30, help="seconds before a failed message is retried"
+    )
+    dev_cmd.add_argument("--verbose", action="store_true", help="the handlers' JSON logs and metrics too")
+    dev_cmd.set_defaults(run=_stack_command("dev"))
+
+    upload_cmd = commands.add_parser("upload", help="upload images to the originals bucket")
+    upload_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    upload_cmd.add_argument(
+        "--batch", metavar="NAME", help="upload as one batch (bulk lane, Batch Completed)"
+    )
+    upload_cmd.add_argument("--tenant", help="tenant (default: the local stack's, else 'local')")
+    upload_cmd.add_argument(
+        "--wait", action="store_true", help="wait until every upload is READY or REJECTED"
+    )
+    upload_cmd.add_argument("--timeout", type=float, default=300, help="seconds --wait waits at most")
+    _add_target_options(upload_cmd)
+    upload_cmd.set_defaults(run=_stack_command("upload"))
+
+    url_cmd = commands.add_parser("url", help="the delivery URL of a transformation (signed with --sign)")
+    url_cmd.add_argument("key", help="the original's key, e.g. uploads/local/photo.jpg")
+    url_cmd.add_argument("params", nargs="*", help="parameters: 'w=800&fm=webp' or w=800 fm=webp")
+    url_cmd.add_argument(
+        "--sign", action="store_true", help="sign it even when the policy does not require it"
+    )
+    url_cmd.add_argument("--expires", type=int, metavar="SECONDS", help="add exp= (signed URLs expire)")
+    _add_target_options(url_cmd)
+    url_cmd.set_defaults(run=_stack_command("url"))
+
+    status_cmd = commands.add_parser("status", help="queue depths, dead letters, images by status, batches")
+    status_cmd.add_argument("--json", action="store_true", help="print JSON")
+    _add_target_options(status_cmd)
+    status_cmd.set_defaults(run=_stack_command("status"))
+
+    redrive_cmd = commands.add_parser("redrive", help="move dead-letter messages back to their queue")
+    redrive_cmd.add_argument("--lane", choices=["interactive", "bulk"], help="only this lane (default: both)")
+    _add_target_options(redrive_cmd)
+    redrive_cmd.set_defaults(run=_stack_command("redrive"))
+
+    export_cmd = commands.add_parser(
+        "export", help="ZIP of a batch with SEO file names and names.csv (POST /v1/batches/{id}/export)"
+    )
+    export_cmd.add_argument("batch")
+    export_cmd.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write the ZIP (default: BATCH.zip)"
+    )
+    export_cmd.add_argument(
+        "--api-key",
+        help="API key (x-api-key) of a deployed stack (default: $IMGPIPE_API_KEY; local: the data dir's)",
+    )
+    export_cmd.add_argument(
+        "--wait", action="store_true", help="first wait until the batch is complete (GET /v1/batches/{id})"
+    )
+    export_cmd.add_argument(
+        "--timeout", type=float, default=300, help="seconds to wait for the batch and the ZIP"
+    )
+    _add_target_options(export_cmd)
+    export_cmd.set_defaults(run=_stack_command("export"))
     return parser
 
 

@@ -1,0 +1,398 @@
+"""The embedded AWS of `imgpipe dev`: moto's server on loopback, the stack's resources, and what moto omits.
+
+Everything is created from `infra.constants` (and the lane settings of `infra.config`), the same names
+the CDK stack derives its physical names from, so the handlers run against the same layout locally.
+
+moto's S3 notifications differ from AWS in two ways the pipeline relies on, and `MotoShims` makes up for
+both, for the dev stack's buckets only:
+
+- events carry no `sequencer` (nor `versionId`): a monotonic sequencer (hex, like S3's) is added to each
+  event when moto builds it, i.e. in the order S3 accepted the writes;
+- a delete on a versioned bucket creates a delete marker without any notification: the shim sends the
+  `ObjectRemoved:DeleteMarkerCreated` event AWS sends, to every queue whose filter matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote_plus
+
+from moto.s3 import models as s3_models
+from moto.s3 import notifications as s3_notifications
+from moto.server import ThreadedMotoServer
+
+from imgpipe.dev.session import LocalSession
+from infra.config import StageConfig
+from infra.constants import (
+    BULK_DLQ,
+    BULK_QUEUE,
+    EVENT_BUS,
+    EVENT_SOURCE,
+    IMAGES_TABLE,
+    IMAGES_TABLE_INDEXES,
+    INTERACTIVE_DLQ,
+    INTERACTIVE_QUEUE,
+    LANE_BULK,
+    LANE_INTERACTIVE,
+    ORIGINALS_BUCKET,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    TRANSFORMED_BUCKET,
+    TTL_ATTRIBUTE,
+)
+
+# Where the dev stack collects the events ingest publishes (an EventBridge rule targets it), for the
+# gallery's event log. Local only: the deployed stack has an archive instead.
+EVENTS_QUEUE = "imgpipe-dev-events"
+EVENTS_RULE = "imgpipe-dev-all-events"
+# Same order as infra/metadata.py (INDEXES): each index is `{name}pk` / `{name}sk`, projecting everything.
+DELETE_MARKER_EVENT = "ObjectRemoved:DeleteMarkerCreated"
+
+_log = logging.getLogger("imgpipe-dev")
+
+
+class EmbeddedAws:
+    """moto's `ThreadedMotoServer` on 127.0.0.1 and a free port, in this process (daemon thread)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self._server: Any = None
+        self.endpoint = ""
+
+    def start(self) -> str:
+        # moto's server logs every request through werkzeug; the dev console shows the pipeline instead.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop the server and drop its state: moto's backends live in this process, and a later stack
+        (a restart, the next test) must find an empty account, as a fresh `moto server` would."""
+        if self._server is not None:
+            try:
+                request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+                urllib.request.urlopen(request, timeout=10).close()
+            except OSError:
+                _log.warning("could not reset the embedded AWS at %s", self.endpoint)
+            self._server.stop()
+            self._server = None
+
+
+# The shims: process-wide patches of moto, active only for buckets registered here.
+
+
+class _ShimState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buckets: set[str] = set()
+        self.originals: dict[str, Any] = {}
+        self.last_sequence = 0
+        self.memo: tuple[int, str, str] | None = None
+
+
+_shims = _ShimState()
+
+
+def next_sequencer() -> str:
+    """A new S3-style sequencer (hex), greater than every one before it, also across restarts."""
+    with _shims.lock:
+        _shims.last_sequence = max(_shims.last_sequence + 1, time.time_ns())
+        return f"{_shims.last_sequence:016X}"
+
+
+def _sequencer_for(key: Any, event_name: str) -> str:
+    # moto builds the event once per matching destination; AWS gives one event one sequencer.
+    memo = _shims.memo
+    if memo is not None and memo[0] == id(key) and memo[1] == event_name:
+        return memo[2]
+    sequencer = next_sequencer()
+    _shims.memo = (id(key), event_name, sequencer)
+    return sequencer
+
+
+def _event_with_order(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = _shims.originals["_get_s3_event"](event_name, bucket, key, notification_id)
+    if getattr(bucket, "name", None) in _shims.buckets:
+        for record in body.get("Records", []):
+            entity = record["s3"]["object"]
+            entity.setdefault("sequencer", _sequencer_for(key, event_name))
+            version = getattr(key, "version_id", None)
+            if getattr(bucket, "is_versioned", False) and version:
+                entity.setdefault("versionId", str(version))
+    return body
+
+
+def _marker_with_notification(backend: Any, bucket_name: str, key_name: str) -> Any:
+    marker = _shims.originals["_set_delete_marker"](backend, bucket_name, key_name)
+    if bucket_name in _shims.buckets:
+        try:
+            _send_delete_marker_event(backend, backend.get_bucket(bucket_name), key_name, marker)
+        except Exception:  # an asynchronous side effect in AWS: the delete itself succeeded
+            _log.exception("could not send %s for %s", DELETE_MARKER_EVENT, key_name)
+    return marker
+
+
+def delete_marker_event(
+    bucket_name: str, region: str, key_name: str, version_id: str | None, configuration_id: str
+) -> dict[str, Any]:
+    """The notification AWS sends when a delete on a versioned bucket creates a delete marker."""
+    entity: dict[str, Any] = {"key": quote_plus(key_name), "sequencer": next_sequencer()}
+    if version_id:
+        entity["versionId"] = version_id
+    now = datetime.now(UTC)
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+                "eventName": DELETE_MARKER_EVENT,
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": configuration_id,
+                    "bucket": {"name": bucket_name, "arn": f"arn:aws:s3:::{bucket_name}"},
+                    "object": entity,
+                },
+            }
+        ]
+    }
+
+
+def _send_delete_marker_event(backend: Any, bucket: Any, key_name: str, marker: Any) -> None:
+    configuration = bucket.notification_configuration
+    if configuration is None:
+        return
+    for notification in configuration.queue:
+        if notification.matches("s3:" + DELETE_MARKER_EVENT, key_name):
+            body = delete_marker_event(
+                bucket.name,
+                bucket.region_name,
+                key_name,
+                getattr(marker, "version_id", None),
+                notification.id,
+            )
+            region = notification.arn.split(":")[3]
+            queue_name = notification.arn.split(":")[-1]
+            s3_notifications._send_sqs_message(backend.account_id, body, queue_name, region)
+
+
+class MotoShims:
+    """Install the S3 notification shims for `buckets`; `installed` says which moto allowed."""
+
+    def __init__(self, buckets: Iterable[str]) -> None:
+        self.buckets = set(buckets)
+        self.installed: dict[str, bool] = {"sequencer": False, "delete_marker": False}
+
+    def install(self) -> MotoShims:
+        models, notifications = s3_models, s3_notifications
+        with _shims.lock:
+            if "_get_s3_event" not in _shims.originals and callable(
+                getattr(notifications, "_get_s3_event", None)
+            ):
+                _shims.originals["_get_s3_event"] = notifications._get_s3_event
+                notifications._get_s3_event = _event_with_order
+            backend_class = getattr(models, "S3Backend", None)
+            if (
+                "_set_delete_marker" not in _shims.originals
+                and backend_class is not None
+                and callable(getattr(backend_class, "_set_delete_marker", None))
+                and callable(getattr(notifications, "_send_sqs_message", None))
+            ):
+                _shims.originals["_set_delete_marker"] = backend_class._set_delete_marker
+                setattr(backend_class, "_set_delete_marker", _marker_with_notification)  # noqa: B010
+            _shims.buckets.update(self.buckets)
+            self.installed = {
+                "sequencer": "_get_s3_event" in _shims.originals,
+                "delete_marker": "_set_delete_marker" in _shims.originals,
+            }
+        missing = [name for name, done in self.installed.items() if not done]
+        if missing:
+            _log.warning("this moto version cannot be patched for: %s", ", ".join(missing))
+        return self
+
+    def uninstall(self) -> None:
+        models, notifications = s3_models, s3_notifications
+        with _shims.lock:
+            _shims.buckets.difference_update(self.buckets)
+            if _shims.buckets:
+                return
+            if "_get_s3_event" in _shims.originals:
+                notifications._get_s3_event = _shims.originals.pop("_get_s3_event")
+            if "_set_delete_marker" in _shims.originals:
+                setattr(models.S3Backend, "_set_delete_marker", _shims.originals.pop("_set_delete_marker"))  # noqa: B010
+
+
+# Provisioning
+
+
+@dataclass(frozen=True)
+class LaneQueues:
+    lane: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Names and URLs of the local stack (what the stack outputs say about a deployed one)."""
+
+    originals_bucket: str
+    transformed_bucket: str
+    images_table: str
+    event_bus: str
+    interactive: LaneQueues
+    bulk: LaneQueues
+    events_queue_url: str
+
+    def lanes(self) -> tuple[LaneQueues, LaneQueues]:
+        return (self.interactive, self.bulk)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Resources:
+        return cls(
+            originals_bucket=data["originals_bucket"],
+            transformed_bucket=data["transformed_bucket"],
+            images_table=data["images_table"],
+            event_bus=data["event_bus"],
+            interactive=LaneQueues(**data["interactive"]),
+            bulk=LaneQueues(**data["bulk"]),
+            events_queue_url=data["events_queue_url"],
+        )
+
+
+def create_images_table(dynamodb: Any, table_name: str) -> None:
+    """The images table as infra/metadata.py declares it: pk/sk, on-demand, TTL on `ttl`, and the four
+    sparse indexes, each projecting everything. The local stack and the moto tests both build it here."""
+    strings = [TABLE_PARTITION_KEY, TABLE_SORT_KEY] + [
+        f"{index}{part}" for index in IMAGES_TABLE_INDEXES for part in ("pk", "sk")
+    ]
+    dynamodb.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in strings],
+        KeySchema=[
+            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": f"{index}pk", "KeyType": "HASH"},
+                    {"AttributeName": f"{index}sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in IMAGES_TABLE_INDEXES
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+
+
+def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    url: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def provision(
+    session: LocalSession,
+    config: StageConfig,
+    *,
+    visibility_timeout: int,
+    on_step: Callable[[str], None] | None = None,
+) -> Resources:
+    """Create every resource of the stack that the pipeline touches, as the CDK stack defines it."""
+    step = on_step or (lambda _: None)
+    s3 = session.client("s3")
+    sqs = session.client("sqs")
+    dynamodb = session.client("dynamodb")
+    events = session.client("events")
+
+    # Storage: originals are versioned (as deployed), renditions are a plain cache.
+    s3.create_bucket(Bucket=ORIGINALS_BUCKET)
+    s3.put_bucket_versioning(Bucket=ORIGINALS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket=TRANSFORMED_BUCKET)
+    step("buckets")
+
+    create_images_table(dynamodb, IMAGES_TABLE)
+    step("table")
+
+    # Pipeline: two lanes, each a queue with its dead-letter queue and the same maxReceiveCount.
+    lanes: dict[str, LaneQueues] = {}
+    for lane, queue_name, dlq_name in (
+        (LANE_INTERACTIVE, INTERACTIVE_QUEUE, INTERACTIVE_DLQ),
+        (LANE_BULK, BULK_QUEUE, BULK_DLQ),
+    ):
+        dlq_url, dlq_arn = _queue(sqs, dlq_name, {"MessageRetentionPeriod": str(14 * 86_400)})
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(config.lanes.max_receive_count)}
+        queue_url, queue_arn = _queue(
+            sqs,
+            queue_name,
+            {
+                "VisibilityTimeout": str(visibility_timeout),
+                "MessageRetentionPeriod": str(4 * 86_400),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )
+        lanes[lane] = LaneQueues(lane, queue_url, queue_arn, dlq_url, dlq_arn)
+    step("queues")
+
+    # Events: the bus, and locally a rule that copies every imgpipe event into a queue for the gallery.
+    events.create_event_bus(Name=EVENT_BUS)
+    events_url, events_arn = _queue(sqs, EVENTS_QUEUE, {"MessageRetentionPeriod": str(3600)})
+    events.put_rule(
+        Name=EVENTS_RULE, EventBusName=EVENT_BUS, EventPattern=json.dumps({"source": [EVENT_SOURCE]})
+    )
+    events.put_targets(
+        Rule=EVENTS_RULE, EventBusName=EVENT_BUS, Targets=[{"Id": "gallery", "Arn": events_arn}]
+    )
+    step("event bus")
+
+    # S3 → SQS: created and removed objects under each lane's prefixes (infra/pipeline.py).
+    configurations: list[dict[str, Any]] = []
+    for lane_name, lane_config in (
+        (LANE_INTERACTIVE, config.lanes.interactive),
+        (LANE_BULK, config.lanes.bulk),
+    ):
+        configurations.extend(
+            {
+                "Id": f"{lane_name}-{index}",
+                "QueueArn": lanes[lane_name].queue_arn,
+                "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+            }
+            for index, prefix in enumerate(lane_config.prefixes)
+        )
+    s3.put_bucket_notification_configuration(
+        Bucket=ORIGINALS_BUCKET, NotificationConfiguration={"QueueConfigurations": configurations}
+    )
+    step("notifications")
+    return Resources(
+        originals_bucket=ORIGINALS_BUCKET,
+        transformed_bucket=TRANSFORMED_BUCKET,
+        images_table=IMAGES_TABLE,
+        event_bus=EVENT_BUS,
+        interactive=lanes[LANE_INTERACTIVE],
+        bulk=lanes[LANE_BULK],
+        events_queue_url=events_url,
+    )

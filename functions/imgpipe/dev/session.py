@@ -1,0 +1,30 @@
+"""Credentials and clients for the embedded AWS (light: boto3 only, no moto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+
+LOCAL_REGION = "us-east-1"
+# moto accepts any credentials; fixed, obviously fake ones keep a local client from ever signing with a
+# real key from the user's environment.
+LOCAL_ACCESS_KEY = "imgpipe-local"
+LOCAL_SECRET_KEY = "imgpipe-local-secret"
+
+
+class LocalSession:
+    """A boto3 session whose clients talk to the embedded AWS (what `IngestApp.from_settings` takes)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.region_name = LOCAL_REGION
+        self._session = boto3.session.Session(
+            aws_access_key_id=LOCAL_ACCESS_KEY,
+            aws_secret_access_key=LOCAL_SECRET_KEY,
+            region_name=LOCAL_REGION,
+        )
+
+    def client(self, service_name: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("endpoint_url", self.endpoint)
+        return self._session.client(service_name, **kwargs)
