@@ -13,10 +13,9 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.models import MAX_UPLOAD_BYTES, UploadType
-from imgpipe.core import DEFAULT_PRESETS
-from imgpipe.core.spec import validate_presets
-from imgpipe.delivery import DEFAULT_SIGNING_POLICY, SigningPolicy, parse_signing_keys
+from imgpipe.delivery import DEFAULT_SIGNING_POLICY, SigningPolicy
 from imgpipe.plans import Plan, default_plans, plans_from_json
+from imgpipe.settings_types import Presets, SigningKeysDocument
 from infra.constants import (
     DEFAULT_TENANT_CLAIM,
     ENV_API_PLANS,
@@ -50,12 +49,12 @@ class ApiSettings(BaseModel):
     transformed_bucket: str = Field(min_length=3)
     images_table: str = Field(min_length=3)
     event_bus: str | None = None
-    presets: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    presets: Presets
     signing_policy: SigningPolicy = DEFAULT_SIGNING_POLICY
     delivery_base_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
     # Deployed: the ARN of the signing-key secret (read at cold start); local: the key document itself.
     signing_keys_secret: str | None = None
-    signing_keys: str | None = None
+    signing_keys: SigningKeysDocument = None
     tenant_claim: str = Field(default=DEFAULT_TENANT_CLAIM, min_length=1)
     plans: dict[str, Plan] = Field(default_factory=default_plans)
     # The plan of a tenant whose item names none (or an unknown one).
@@ -68,19 +67,6 @@ class ApiSettings(BaseModel):
     export_max_images: int = Field(default=DEFAULT_EXPORT_MAX_IMAGES, gt=0)
     # Re-encoded from decoded pixels like every output (GPS and private metadata never leave).
     export_query: str = "q=90"
-
-    @field_validator("presets")
-    @classmethod
-    def _presets_parse(cls, presets: dict[str, str]) -> dict[str, str]:
-        validate_presets(presets)
-        return presets
-
-    @field_validator("signing_keys")
-    @classmethod
-    def _keys_parse(cls, document: str | None) -> str | None:
-        if document is not None:
-            parse_signing_keys(document)  # raises ValueError naming the bad key
-        return document
 
     @field_validator("delivery_base_url")
     @classmethod

@@ -10,12 +10,12 @@ import json
 from collections.abc import Mapping
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from imgpipe.core import DEFAULT_LIMITS, DEFAULT_PRESETS, Limits
+from imgpipe.core import DEFAULT_LIMITS, Limits
 from imgpipe.core.models import OutputFormat
-from imgpipe.core.spec import validate_presets
 from imgpipe.plans import Plan, default_plans, plans_from_json
+from imgpipe.settings_types import Presets
 from infra.constants import (
     ENV_API_PLANS,
     ENV_BULK_QUEUE_URL,
@@ -46,7 +46,7 @@ class IngestSettings(BaseModel):
     event_bus: str = Field(min_length=1)
     lane: Literal["interactive", "bulk"] = LANE_INTERACTIVE
     bulk_queue_url: str | None = None
-    presets: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    presets: Presets
     eager_formats: tuple[OutputFormat, ...] | None = None  # None: "auto"
     malware_scan: bool = False
     limits: Limits = DEFAULT_LIMITS
@@ -54,12 +54,6 @@ class IngestSettings(BaseModel):
     # tenant's plan, also uploads that did not come through a presigned POST.
     plans: dict[str, Plan] = Field(default_factory=default_plans)
     default_plan: str = PLAN_FREE
-
-    @field_validator("presets")
-    @classmethod
-    def _presets_parse(cls, presets: dict[str, str]) -> dict[str, str]:
-        validate_presets(presets)  # raises SpecError (a ValueError) naming the bad preset
-        return presets
 
     @model_validator(mode="after")
     def _default_plan_known(self) -> IngestSettings:

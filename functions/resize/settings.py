@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from imgpipe.core import DEFAULT_LIMITS, DEFAULT_PRESETS, Limits
-from imgpipe.core.spec import validate_presets
-from imgpipe.delivery import DEFAULT_SIGNING_POLICY, SigningPolicy, parse_signing_keys
+from imgpipe.core import DEFAULT_LIMITS, Limits
+from imgpipe.delivery import DEFAULT_SIGNING_POLICY, SigningPolicy
+from imgpipe.settings_types import Presets, SigningKeysDocument
 from infra.constants import (
     ENV_DEADLINE_MARGIN_MS,
     ENV_IMAGES_TABLE,
@@ -46,30 +46,17 @@ class ResizeSettings(BaseModel):
     transformed_bucket: str = Field(min_length=3)
     # Optional: when set, `g=auto` uses the focal point recorded at ingest (as the eager renditions do).
     images_table: str | None = None
-    presets: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
+    presets: Presets
     signing_policy: SigningPolicy = DEFAULT_SIGNING_POLICY
     # Deployed: the ARN of the Secrets Manager secret; local: the key document itself (JSON id -> secret).
     signing_keys_secret: str | None = None
-    signing_keys: str | None = None
+    signing_keys: SigningKeysDocument = None
     max_inline_bytes: int = Field(default=DEFAULT_MAX_INLINE_BYTES, gt=0)
     render_time_budget_ms: int | None = Field(default=None, gt=0)
     deadline_margin_ms: int = Field(default=DEFAULT_DEADLINE_MARGIN_MS, ge=0)
     limits: Limits = DEFAULT_LIMITS
     # Only originals under this prefix are ever read: quarantine/ and anything else are never rendered.
     source_prefix: str = UPLOADS_PREFIX
-
-    @field_validator("presets")
-    @classmethod
-    def _presets_parse(cls, presets: dict[str, str]) -> dict[str, str]:
-        validate_presets(presets)  # raises SpecError (a ValueError) naming the bad preset
-        return presets
-
-    @field_validator("signing_keys")
-    @classmethod
-    def _keys_parse(cls, document: str | None) -> str | None:
-        if document is not None:
-            parse_signing_keys(document)  # raises ValueError naming the bad key
-        return document
 
     @field_validator("max_inline_bytes")
     @classmethod
