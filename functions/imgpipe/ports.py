@@ -71,6 +71,7 @@ class ObjectStore(Protocol):
         content_type: str,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        content_disposition: str | None = None,
     ) -> None: ...
 
     def delete(self, key: str) -> None:

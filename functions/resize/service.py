@@ -14,7 +14,6 @@ integration tests the S3 adapter under moto.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -203,15 +202,6 @@ def server_timing(timings_ms: Mapping[str, float], source: SourceKind | None) ->
     return ", ".join(parts)
 
 
-def _accepts_disposition(store: ObjectStore) -> bool:
-    # `ObjectStore.put` has no content_disposition yet (requested from its owner); an adapter that takes
-    # it stores the header with the object, so a cached `dl` rendition still downloads.
-    try:
-        return "content_disposition" in inspect.signature(store.put).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 WorkerWrapper = Callable[[Callable[[], Any]], Callable[[], Any]]
 
 
@@ -269,7 +259,6 @@ class ResizeService:
         self._clock = clock
         self._monotonic = monotonic
         self._worker_wrapper = worker_wrapper
-        self._store_disposition = _accepts_disposition(renditions)
 
     # -- the request ---------------------------------------------------------------------------------
 
@@ -381,10 +370,16 @@ class ResizeService:
         return {spec.mark: mark.data}
 
     def _store(self, delivery: Delivery, rendered: Rendered) -> None:
-        arguments: dict[str, Any] = {"content_type": rendered.media_type, "cache_control": IMMUTABLE}
-        if delivery.spec.dl is not None and self._store_disposition:
-            arguments["content_disposition"] = content_disposition(delivery.spec.dl, rendered.format)
-        cast(Any, self.renditions).put(delivery.object_key, rendered.data, **arguments)
+        disposition = (
+            None if delivery.spec.dl is None else content_disposition(delivery.spec.dl, rendered.format)
+        )
+        self.renditions.put(
+            delivery.object_key,
+            rendered.data,
+            content_type=rendered.media_type,
+            cache_control=IMMUTABLE,
+            content_disposition=disposition,
+        )
 
     # -- the answer ----------------------------------------------------------------------------------
 

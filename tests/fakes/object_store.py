@@ -17,6 +17,7 @@ class FakeObject:
     cache_control: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    content_disposition: str | None = None
 
     @property
     def etag(self) -> str:
@@ -77,6 +78,7 @@ class FakeObjectStore:
         content_type: str,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        content_disposition: str | None = None,
     ) -> None:
         self._record("put", key)
         with self._lock:
@@ -85,6 +87,7 @@ class FakeObjectStore:
                 content_type=content_type,
                 cache_control=cache_control,
                 metadata=dict(metadata or {}),
+                content_disposition=content_disposition,
             )
 
     def delete(self, key: str) -> None:

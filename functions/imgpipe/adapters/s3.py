@@ -78,6 +78,7 @@ class S3ObjectStore:
         content_type: str,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        content_disposition: str | None = None,
     ) -> None:
         arguments: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -89,6 +90,9 @@ class S3ObjectStore:
             arguments["CacheControl"] = cache_control
         if metadata:
             arguments["Metadata"] = dict(metadata)
+        if content_disposition is not None:
+            # Stored with the object, so a `dl` rendition served by the bucket still downloads.
+            arguments["ContentDisposition"] = content_disposition
         self._client.put_object(**arguments)
 
     def delete(self, key: str) -> None:

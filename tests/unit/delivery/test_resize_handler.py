@@ -89,6 +89,9 @@ def test_dl_adds_content_disposition_with_the_served_formats_extension(harness: 
     status, headers, _ = call(harness, event_for(f"/{CAT}?preset=small&dl=holiday.jpg&fm=webp"))
     assert status == 200
     assert headers["content-disposition"] == 'attachment; filename="holiday.webp"'
+    # and the stored rendition carries it, so the bucket's later answers download too
+    (stored,) = harness.renditions.objects.values()
+    assert stored.content_disposition == 'attachment; filename="holiday.webp"'
 
 
 def test_head_answers_the_headers_without_a_body_and_still_stores(harness: DeliveryHarness) -> None:
