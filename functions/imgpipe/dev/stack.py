@@ -143,6 +143,7 @@ class DevStack:
         self.options = options or DevOptions()
         self.config = self.options.config or load_local_config()
         self.data = DataDir(self.options.data_dir)
+        self._logger_level: int | None = None
         self.aws = EmbeddedAws(self.options.host)
         self.session: LocalSession | None = None
         self.resources: Resources | None = None
@@ -184,6 +185,8 @@ class DevStack:
         parse_signing_keys(self.signing_keys)  # a hand-edited key file fails here, not per request
         self.api_keys = self.data.api_keys(options.tenant)
         if not options.verbose:
+            # The handlers' JSON logs would drown the console's one line per image; stop() restores it.
+            self._logger_level = powertools_logger.log_level
             powertools_logger.setLevel(logging.WARNING)
         try:
             self._bind_http()
@@ -249,6 +252,9 @@ class DevStack:
             self.shims.uninstall()
             self.shims = None
         self.aws.stop()
+        if self._logger_level is not None:
+            powertools_logger.setLevel(self._logger_level)
+            self._logger_level = None
         if self.options.write_state and self.started:
             self.data.clear_state(pid=os.getpid())
         self.started = False
