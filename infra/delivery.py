@@ -2,7 +2,8 @@
 
 A viewer request passes the CloudFront Function (`functions/edge/viewer_request.js`: it checks the
 signature with keys from the KeyValueStore and rewrites the URI to the stored variant's key). The cache
-key is that URI alone. On a miss the origin group asks the
+key is that URI alone. On the way back, `functions/edge/viewer_response.js` adds `Vary: Accept` when the
+format was negotiated (S3 cannot store it on the bucket's renditions). On a miss the origin group asks the
 transformed bucket first (origin access control); a 403/404 there fails over to the resize function's
 URL (IAM auth, origin access control), which renders, stores and returns the variant. `/v1/*` goes to
 the REST API uncached.
@@ -35,7 +36,12 @@ from infra.constants import (
     SIGNING_KEYS_SECRET,
     UPLOADS_PREFIX,
 )
-from infra.edge import EDGE_FUNCTION_MAX_BYTES, EDGE_FUNCTION_SOURCE, edge_settings
+from infra.edge import (
+    EDGE_FUNCTION_MAX_BYTES,
+    EDGE_FUNCTION_SOURCE,
+    EDGE_RESPONSE_FUNCTION_SOURCE,
+    edge_settings,
+)
 from infra.metadata import Metadata
 from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
 from infra.runtime import LambdaRuntime
@@ -65,6 +71,7 @@ class Delivery(Construct):
         storage: Storage,
         metadata: Metadata,
         edge_source: Path = EDGE_FUNCTION_SOURCE,
+        edge_response_source: Path = EDGE_RESPONSE_FUNCTION_SOURCE,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -100,7 +107,18 @@ class Delivery(Construct):
 
         self.function = self._resize_function(runtime, storage, metadata)
         self.function_url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
-        self.edge_function = self._edge_function(edge_source)
+        self.edge_function = self._edge_function(
+            edge_source,
+            "ViewerRequest",
+            "viewer-request",
+            "Canonicalises the image URL and checks its signature",
+        )
+        self.edge_response_function = self._edge_function(
+            edge_response_source,
+            "ViewerResponse",
+            "viewer-response",
+            "Adds Vary: Accept when the image format was negotiated",
+        )
 
         shield_region = config.features.origin_shield_region  # None: no Origin Shield
         self.origin_group = origins.OriginGroup(
@@ -171,7 +189,11 @@ class Delivery(Construct):
         function_associations = [
             cloudfront.FunctionAssociation(
                 function=self.edge_function, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
-            )
+            ),
+            cloudfront.FunctionAssociation(
+                function=self.edge_response_function,
+                event_type=cloudfront.FunctionEventType.VIEWER_RESPONSE,
+            ),
         ]
         domain = config.domain
         self.web_acl_arn = self._web_acl()
@@ -297,9 +319,11 @@ class Delivery(Construct):
         )
         return function
 
-    def _edge_function(self, source: Path) -> cloudfront.Function:
+    def _edge_function(
+        self, source: Path, construct_id: str, event: str, comment: str
+    ) -> cloudfront.Function:
         if not source.is_file():
-            raise FileNotFoundError(f"{source}: the viewer-request function's source is missing")
+            raise FileNotFoundError(f"{source}: the {event} function's source is missing")
         size = source.stat().st_size
         if size > EDGE_FUNCTION_MAX_BYTES:
             # Stop the synth here instead of failing half way through a CloudFront deployment.
@@ -308,9 +332,9 @@ class Delivery(Construct):
             )
         return cloudfront.Function(
             self,
-            "ViewerRequest",
-            function_name=f"imgpipe-{self.config.stage}-viewer-request",
-            comment="Canonicalises the image URL and checks its signature",
+            construct_id,
+            function_name=f"imgpipe-{self.config.stage}-{event}",
+            comment=comment,
             code=cloudfront.FunctionCode.from_file(file_path=str(source)),
             runtime=cloudfront.FunctionRuntime.JS_2_0,
             key_value_store=self.key_value_store,

@@ -5,7 +5,8 @@ viewer request, refuses what is bad (400) or not allowed (403), chooses the outp
 and names the stored rendition the request maps to. Both run over `tests/vectors/delivery.json`, so they
 cannot drift. `at_origin` is what the resize Lambda does with the request the edge forwarded: it trusts
 nothing, parses and verifies again, and checks that the object key it was sent to is the one the request
-names.
+names. `negotiated_by_query` and `vary_with_accept` are the twin of the viewer-response function
+(`functions/edge/viewer_response.js`), which adds the `Vary: Accept` the transformed bucket cannot store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final, Literal, get_args
+from urllib.parse import unquote
 
 from imgpipe.core.errors import SpecError
 from imgpipe.core.keys import canonical_path, source_key_from_path, validate_key, variant_key
@@ -333,6 +335,61 @@ def at_origin(
             "key",
         )
     )
+
+
+# Answers that carry the rendition (or point at it) and so vary with `Accept` when the format was
+# negotiated; refusals and errors do not (functions/edge/viewer_response.js STATUSES).
+VARY_STATUSES: Final = frozenset({200, 206, 304, 307})
+_BARE_PERCENT = re.compile(r"%(?![0-9a-fA-F]{2})")
+_VARY_COVERS_ACCEPT = re.compile(r"(^|,)\s*(accept|\*)\s*(,|$)", re.IGNORECASE)
+
+
+def _query_text(text: str) -> str:
+    """A query name or value as the edge reads it: `+` is a space, percent-decoded (as is, if not UTF-8)."""
+    text = text.replace("+", " ")
+    try:
+        return unquote(_BARE_PERCENT.sub("%25", text), errors="strict")
+    except UnicodeDecodeError:
+        return text
+
+
+def _format_parameters(raw_query: str) -> dict[str, str]:
+    """`fm` and `preset` of a query (the last of a repeated name wins; the edge refused those anyway)."""
+    found: dict[str, str] = {}
+    for piece in raw_query.removeprefix("?").split("&"):
+        name, _, value = piece.partition("=")
+        name = _query_text(name)
+        if name in ("fm", "preset"):
+            found[name] = _query_text(value)
+    return found
+
+
+def negotiated_by_query(raw_query: str, presets: Mapping[str, str] = DEFAULT_PRESETS) -> bool:
+    """True when the viewer's query leaves the format to `Accept`: `fm` absent or `auto`, unless a
+    preset fixes it (an explicit `fm` overrides the preset's).
+
+    The viewer-response function's rule, read from the query alone; for every query the edge accepts it
+    equals `at_edge(...).negotiated`. An unknown preset fixes nothing.
+    """
+    given = _format_parameters(raw_query)
+    fm = given.get("fm")
+    if fm is None and "preset" in given:
+        preset = presets.get(given["preset"])
+        if isinstance(preset, str):
+            fm = _format_parameters(preset).get("fm")
+    return fm is None or fm.lower() == "auto"
+
+
+def vary_with_accept(status: int, vary: str | None, negotiated: bool) -> str | None:
+    """The `Vary` the viewer-response function sends, or None to leave the answer's own (or none).
+
+    `Accept` is added to a negotiated rendition's answer (VARY_STATUSES), after any `Vary` already there,
+    unless that one covers `Accept` already (or is `*`).
+    """
+    have = vary or ""
+    if status not in VARY_STATUSES or not negotiated or _VARY_COVERS_ACCEPT.search(have):
+        return None
+    return f"{have}, Accept" if have else "Accept"
 
 
 def origin_event(

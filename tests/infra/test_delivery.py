@@ -11,7 +11,12 @@ from infra import constants
 from infra.bundle import FUNCTIONS_DIR
 from infra.config import cdk_json_context, load_stage_config
 from infra.constants import EDGE_KVS_PRESETS, EDGE_KVS_SIGNING_KEYS, EDGE_KVS_SIGNING_POLICY
-from infra.edge import EDGE_FUNCTION_MAX_BYTES, EDGE_FUNCTION_SOURCE, edge_settings
+from infra.edge import (
+    EDGE_FUNCTION_MAX_BYTES,
+    EDGE_FUNCTION_SOURCE,
+    EDGE_RESPONSE_FUNCTION_SOURCE,
+    edge_settings,
+)
 from tests.infra.cfn import by_path, only, props, ref_id, resources
 from tests.infra.conftest import REPO_ROOT
 from tests.infra.variants import CERTIFICATE_ARN
@@ -154,23 +159,42 @@ def test_key_value_store_holds_the_edge_keys(dev: Template) -> None:
 
 
 def test_viewer_request_function_uses_the_key_value_store(dev: Template) -> None:
-    function_id, function = only(dev, "AWS::CloudFront::Function")
+    _, function = by_path(dev, "AWS::CloudFront::Function", "/Delivery/ViewerRequest/")
     config = props(function)["FunctionConfig"]
     assert config["Runtime"] == "cloudfront-js-2.0"
     assert props(function)["FunctionCode"] == EDGE_FUNCTION_SOURCE.read_text(encoding="utf-8")
     store_id, _ = only(dev, "AWS::CloudFront::KeyValueStore")
     assert store_id in str(config["KeyValueStoreAssociations"])
+
+
+def test_viewer_response_function_adds_vary_with_the_same_key_value_store(dev: Template) -> None:
+    # Given the function that adds `Vary: Accept` to negotiated renditions (S3 cannot store Vary)
+    _, function = by_path(dev, "AWS::CloudFront::Function", "/Delivery/ViewerResponse/")
+    config = props(function)["FunctionConfig"]
+    assert config["Runtime"] == "cloudfront-js-2.0"
+    assert props(function)["FunctionCode"] == EDGE_RESPONSE_FUNCTION_SOURCE.read_text(encoding="utf-8")
+    # Then it reads the presets from the viewer-request function's store
+    store_id, _ = only(dev, "AWS::CloudFront::KeyValueStore")
+    assert store_id in str(config["KeyValueStoreAssociations"])
+    assert len(resources(dev, "AWS::CloudFront::Function")) == 2
+
+
+def test_image_behaviour_runs_both_edge_functions(dev: Template) -> None:
+    request_id, _ = by_path(dev, "AWS::CloudFront::Function", "/Delivery/ViewerRequest/")
+    response_id, _ = by_path(dev, "AWS::CloudFront::Function", "/Delivery/ViewerResponse/")
     associations = _config(dev)["DefaultCacheBehavior"]["FunctionAssociations"]
-    assert [(a["EventType"], ref_id(a["FunctionARN"])) for a in associations] == [
-        ("viewer-request", function_id)
+    assert sorted((a["EventType"], ref_id(a["FunctionARN"])) for a in associations) == [
+        ("viewer-request", request_id),
+        ("viewer-response", response_id),
     ]
+    # The API's behaviour has no edge functions: its answers are not images
+    assert all("FunctionAssociations" not in b for b in _config(dev)["CacheBehaviors"])
 
 
-def test_viewer_request_function_fits_cloudfronts_size_limit() -> None:
-    size = EDGE_FUNCTION_SOURCE.stat().st_size
-    assert size <= EDGE_FUNCTION_MAX_BYTES, (
-        f"{EDGE_FUNCTION_SOURCE.name} is {size} bytes; CloudFront allows 10 KB"
-    )
+def test_edge_functions_fit_cloudfronts_size_limit() -> None:
+    for source in (EDGE_FUNCTION_SOURCE, EDGE_RESPONSE_FUNCTION_SOURCE):
+        size = source.stat().st_size
+        assert size <= EDGE_FUNCTION_MAX_BYTES, f"{source.name} is {size} bytes; CloudFront allows 10 KB"
 
 
 def test_key_value_store_keys_are_the_ones_the_edge_function_reads() -> None:
@@ -182,6 +206,9 @@ def test_key_value_store_keys_are_the_ones_the_edge_function_reads() -> None:
     items = {i["key"]: i["value"] for i in json.loads(edge_settings(DEV))["data"]}
     assert items == {EDGE_KVS_PRESETS: DEV.presets_json, EDGE_KVS_SIGNING_POLICY: DEV.signing_policy}
     assert EDGE_KVS_SIGNING_KEYS not in items  # secrets never go into a template or an asset
+    # The viewer-response function reads the presets only
+    response_source = EDGE_RESPONSE_FUNCTION_SOURCE.read_text(encoding="utf-8")
+    assert set(re.findall(r"\bkvs\.get\('([^']+)'\)", response_source)) == {EDGE_KVS_PRESETS}
 
 
 def test_custom_domain_uses_the_acm_certificate_and_modern_tls(dev: Template, full: Template) -> None:

@@ -78,6 +78,26 @@ def test_a_stored_rendition_answers_if_none_match_with_304(live: LiveStack, phot
     assert again.status == 304 and again.body == b""
 
 
+def test_bucket_hits_vary_on_accept_exactly_when_the_format_was_negotiated(
+    live: LiveStack, photo: str
+) -> None:
+    # Given preset renditions stored at ingest (S3 cannot store Vary)
+    negotiated = unsigned(live, photo, "preset=small&fm=auto")
+    fixed = unsigned(live, photo, "preset=small&fm=webp")
+    for _ in range(2):
+        # When the viewer left the format to Accept, every hit says so (the viewer-response function's twin)
+        hit = fetch(negotiated, headers={"accept": WEBP_ONLY})
+        assert hit.status == 200 and hit.headers["x-imgpipe-origin"] == "transformed-bucket"
+        assert hit.headers.get("vary") == "Accept"
+        # When the URL fixed the format, no hit varies
+        plain = fetch(fixed, headers={"accept": WEBP_ONLY})
+        assert plain.status == 200 and plain.headers["x-imgpipe-origin"] == "transformed-bucket"
+        assert "vary" not in plain.headers
+    # And a revalidation of the negotiated rendition varies too
+    again = fetch(negotiated, headers={"accept": WEBP_ONLY, "if-none-match": hit.headers["etag"]})
+    assert again.status == 304 and again.headers.get("vary") == "Accept"
+
+
 def test_on_demand_miss_renders_stores_and_then_hits(live: LiveStack, photo: str) -> None:
     require_resize(live)
     url = signed(live, photo, "w=137&fit=inside")
@@ -88,7 +108,7 @@ def test_on_demand_miss_renders_stores_and_then_hits(live: LiveStack, photo: str
     assert image_of(first).size == (137, 103)
     second = fetch(url, headers={"accept": AVIF_FIRST})
     assert second.headers["x-imgpipe-origin"] == "transformed-bucket"
-    assert second.body == first.body
+    assert second.body == first.body and second.headers.get("vary") == "Accept"
     # Another Accept is another rendition: negotiated at the edge, rendered once, stored under its own key
     legacy = fetch(url, headers={"accept": LEGACY})
     assert legacy.headers["content-type"] == "image/jpeg" and image_of(legacy).format == "JPEG"

@@ -8,6 +8,9 @@
    (the cache policy forwards none), so the format is the one the edge chose.
 4. Its answer goes back to the viewer as CloudFront passes it: a 307 for an oversized rendition is not
    followed here but by the client, whose second request is a hit in the bucket.
+5. Viewer response: the twin of `functions/edge/viewer_response.js` adds `Vary: Accept` when the viewer's
+   query left the format to `Accept` (`imgpipe.delivery.negotiated_by_query`). S3 cannot store `Vary`, so
+   this is what gives a bucket hit the header a miss already has from the resize handler.
 
 The response headers policy's CORS and security headers are added to every answer.
 """
@@ -26,7 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from imgpipe.delivery import Delivery, Problem, Refused, SigningPolicy, at_edge
+from imgpipe.delivery import (
+    Delivery,
+    Problem,
+    Refused,
+    SigningPolicy,
+    at_edge,
+    negotiated_by_query,
+    vary_with_accept,
+)
 
 _log = logging.getLogger("imgpipe-dev")
 
@@ -210,9 +221,17 @@ class LocalCdn:
 
     def answer(self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]) -> HttpAnswer:
         answer = self._answer(method, raw_path, raw_query, headers)
+        self._viewer_response(answer, raw_query)
         for name, value in RESPONSE_POLICY_HEADERS.items():
             answer.headers[name] = value
         return answer
+
+    def _viewer_response(self, answer: HttpAnswer, raw_query: str) -> None:
+        """The viewer-response function: `Vary: Accept` on a negotiated rendition's answer, never twice."""
+        negotiated = negotiated_by_query(raw_query, self.presets)
+        vary = vary_with_accept(answer.status, answer.headers.get("vary"), negotiated)
+        if vary is not None:
+            answer.headers["vary"] = vary
 
     def _answer(self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]) -> HttpAnswer:
         head = method == "HEAD"
