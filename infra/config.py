@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from imgpipe.core import DEFAULT_PRESETS, TransformSpec
 from infra.constants import (
+    DEFAULT_BEDROCK_MODEL_ID,
     PLAN_BURST_LIMIT,
     PLAN_ENTERPRISE,
     PLAN_FREE,
@@ -173,6 +174,10 @@ class FeaturesConfig(_Model):
     # Ingest waits for GuardDuty Malware Protection for S3's scan tag; the protection plan itself is
     # enabled on the originals bucket by the deployer.
     malware_scan: bool = False
+    # Who names an image's content at ingest: `offline` (no network), or Amazon Rekognition / Bedrock behind
+    # a circuit breaker that falls back to it.
+    tagger: Literal["offline", "rekognition", "bedrock"] = "offline"
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
     origin_shield_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     # X-Ray active tracing on every function.
     tracing: bool = True

@@ -138,3 +138,4 @@ ENV_EXPORT_MAX_IMAGES: Final = "IMGPIPE_EXPORT_MAX_IMAGES"
 ENV_API_PLANS: Final = "IMGPIPE_API_PLANS"  # JSON: plan name -> limits overriding the PLAN_* defaults
 ENV_TAGGER: Final = "IMGPIPE_TAGGER"  # offline | rekognition | bedrock
 ENV_BEDROCK_MODEL_ID: Final = "IMGPIPE_BEDROCK_MODEL_ID"
+DEFAULT_BEDROCK_MODEL_ID: Final = "anthropic.claude-3-haiku-20240307-v1:0"  # multimodal, small, cheap

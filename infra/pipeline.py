@@ -24,6 +24,7 @@ from infra.constants import (
     BULK_DLQ,
     BULK_QUEUE,
     ENV_API_PLANS,
+    ENV_BEDROCK_MODEL_ID,
     ENV_BULK_QUEUE_URL,
     ENV_EAGER_FORMATS,
     ENV_EVENT_BUS,
@@ -32,6 +33,7 @@ from infra.constants import (
     ENV_MALWARE_SCAN,
     ENV_ORIGINALS_BUCKET,
     ENV_PRESETS,
+    ENV_TAGGER,
     ENV_TRANSFORMED_BUCKET,
     INTERACTIVE_DLQ,
     INTERACTIVE_QUEUE,
@@ -146,7 +148,10 @@ class Pipeline(Construct):
             ENV_MALWARE_SCAN: "true" if config.features.malware_scan else "false",
             # Ingest counts every upload against its tenant's plan, as the API does at presign time.
             ENV_API_PLANS: config.api.plans_json,
+            ENV_TAGGER: config.features.tagger,
         }
+        if config.features.tagger == "bedrock":
+            environment[ENV_BEDROCK_MODEL_ID] = config.features.bedrock_model_id
         self.bulk = Lane(
             self,
             "Bulk",
@@ -184,7 +189,33 @@ class Pipeline(Construct):
                     storage.originals.add_event_notification(event, destination, key_filter)
         for lane in self.lanes:
             self._grant(lane.function, storage, metadata, events)
+            self._grant_tagger(lane.function, config)
         self._acknowledge_notifications_handler()
+
+    def _grant_tagger(self, function: lambda_.Function, config: StageConfig) -> None:
+        """The remote tagger's one call, only when the stage chose one."""
+        role = function.role
+        assert role is not None
+        if config.features.tagger == "rekognition":
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["rekognition:DetectLabels"], resources=["*"])
+            )
+            acknowledge_wildcard_resource(
+                role,
+                "*",
+                "rekognition:DetectLabels on image bytes has no resource to scope it to (it supports no "
+                "resource-level permissions); the role may call nothing else of Rekognition.",
+            )
+        elif config.features.tagger == "bedrock":
+            model = Stack.of(self).format_arn(
+                service="bedrock",
+                account="",
+                resource="foundation-model",
+                resource_name=config.features.bedrock_model_id,
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=[model])
+            )
 
     def _grant(
         self, function: lambda_.Function, storage: Storage, metadata: Metadata, events: Events

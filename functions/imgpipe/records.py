@@ -79,6 +79,9 @@ class ImageRecord(_Record):
     phash: str | None = None
     focal_point: tuple[float, float] | None = None
     tags: list[str] = Field(default_factory=list)
+    tags_source: str | None = None  # the tagger that named them: offline | rekognition | bedrock
+    caption: str | None = None
+    tags_refresh: bool = False  # the offline tagger stood in for the configured remote one: ask it again
     seo_name: str | None = None
     renditions: list[Rendition] = Field(default_factory=list)
     mezzanine_key: str | None = None

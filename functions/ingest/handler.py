@@ -23,14 +23,17 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from pydantic import Json, ValidationError
 
 from imgpipe.adapters.api_dynamodb import DynamoQuotaGate
+from imgpipe.adapters.bedrock import BedrockCaptioner
 from imgpipe.adapters.dynamodb import DynamoMetadataRepository
 from imgpipe.adapters.events import EventBridgePublisher
+from imgpipe.adapters.rekognition import RekognitionTagger
 from imgpipe.adapters.s3 import S3ObjectStore
 from imgpipe.adapters.sqs import SqsForwarder
 from imgpipe.notifications import S3Notification
 from imgpipe.observability import logger, metrics, tracer
 from imgpipe.plans import quota_limits
 from imgpipe.ports import MessageForwarder
+from imgpipe.tagging import CircuitBreaker, OfflineTagger, ResilientTagger, Tagger
 from imgpipe.uploads import is_batch_key
 from ingest.service import IngestConfig, IngestService, Outcome, ScanPending
 from ingest.settings import IngestSettings
@@ -79,6 +82,7 @@ class IngestApp:
             quota=DynamoQuotaGate(
                 dynamodb, settings.images_table, limits=quota_limits(settings.plans, settings.default_plan)
             ),
+            tagger=_tagger(settings, session),
             publisher=EventBridgePublisher(session.client("events", config=_BOTO_CONFIG), settings.event_bus),
             config=IngestConfig(
                 presets=settings.presets,
@@ -154,6 +158,23 @@ class IngestApp:
                 logger.exception("ingest failed; the message will be retried")
                 raise
             _record_outcome(outcome)
+
+
+def _tagger(settings: IngestSettings, session: Any) -> Tagger:
+    """One breaker per execution environment: a remote outage costs each environment N slow calls, not
+    every image its timeout."""
+    if settings.tagger == "rekognition":
+        remote: Tagger = RekognitionTagger(session.client("rekognition", config=_BOTO_CONFIG))
+    elif settings.tagger == "bedrock":
+        client = session.client("bedrock-runtime", config=_BOTO_CONFIG)
+        remote = (
+            BedrockCaptioner(client, settings.bedrock_model_id)
+            if settings.bedrock_model_id
+            else BedrockCaptioner(client)
+        )
+    else:
+        return OfflineTagger()
+    return ResilientTagger(remote, CircuitBreaker())
 
 
 def _is_batch_message(record: Mapping[str, Any]) -> bool:

@@ -57,6 +57,7 @@ from imgpipe.records import (
     SourcePointer,
     utc_now_text,
 )
+from imgpipe.tagging import OfflineTagger, Tagger, TagInput, remote_jpeg
 from imgpipe.uploads import (
     InvalidUploadKey,
     UploadKey,
@@ -201,6 +202,7 @@ class IngestService:
         publisher: EventPublisher,
         config: IngestConfig | None = None,
         quota: QuotaGate | None = None,
+        tagger: Tagger | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.originals = originals
@@ -209,6 +211,7 @@ class IngestService:
         self.publisher = publisher
         self.config = config or IngestConfig()
         self.quota: QuotaGate = quota or Unlimited()
+        self.tagger: Tagger = tagger or OfflineTagger()
         self.clock = clock
 
     def _now(self) -> str:
@@ -419,6 +422,7 @@ class IngestService:
         except Rejected as rejection:
             return self._reject(record, rejection.reason, rejection.message)
         self._fill_facts(record, info, name)
+        self._tag(record, info, data)
         record.renditions = written
         return self._ready(record, bytes_in=len(data), bytes_out=out_bytes)
 
@@ -501,6 +505,25 @@ class IngestService:
             name, camera=info.camera, taken_at=info.taken_at, width=info.width, height=info.height
         )
 
+    def _tag(self, record: ImageRecord, info: ImageInfo, data: bytes) -> None:
+        """The tagger's words first (best first), then the facts' own; remote taggers get a small JPEG.
+
+        A remote tagger sits behind a circuit breaker with the offline one as its fallback, so this never
+        fails an upload: a fallback marks the record for a later refresh instead.
+        """
+        preview = TagInput(
+            data=remote_jpeg(data),
+            width=info.width,
+            height=info.height,
+            taken_at=info.taken_at,
+            camera=info.camera,
+        )
+        result = self.tagger.tag(preview)
+        record.tags = list(dict.fromkeys([*result.tags, *derived_tags(info)]))
+        record.tags_source = result.source
+        record.caption = result.caption
+        record.tags_refresh = result.refresh
+
     def _copy_duplicate(self, record: ImageRecord, name: str, declared_type: str | None) -> Outcome | None:
         """Same tenant, same bytes, already READY: copy its renditions (server side) instead of rendering.
 
@@ -554,6 +577,9 @@ class IngestService:
             "phash",
             "focal_point",
             "tags",
+            "tags_source",
+            "caption",
+            "tags_refresh",
         ):
             setattr(record, name_, getattr(original, name_))
         assert original.width is not None and original.height is not None

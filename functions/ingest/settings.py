@@ -18,6 +18,7 @@ from imgpipe.plans import Plan, default_plans, plans_from_json
 from imgpipe.settings_types import Presets
 from infra.constants import (
     ENV_API_PLANS,
+    ENV_BEDROCK_MODEL_ID,
     ENV_BULK_QUEUE_URL,
     ENV_EAGER_FORMATS,
     ENV_EVENT_BUS,
@@ -26,6 +27,7 @@ from infra.constants import (
     ENV_MALWARE_SCAN,
     ENV_ORIGINALS_BUCKET,
     ENV_PRESETS,
+    ENV_TAGGER,
     ENV_TRANSFORMED_BUCKET,
     LANE_BULK,
     LANE_INTERACTIVE,
@@ -54,6 +56,10 @@ class IngestSettings(BaseModel):
     # tenant's plan, also uploads that did not come through a presigned POST.
     plans: dict[str, Plan] = Field(default_factory=default_plans)
     default_plan: str = PLAN_FREE
+    # Who names an image's content: the offline tagger (no network), or a remote one behind a circuit
+    # breaker that falls back to it.
+    tagger: Literal["offline", "rekognition", "bedrock"] = "offline"
+    bedrock_model_id: str | None = None
 
     @model_validator(mode="after")
     def _default_plan_known(self) -> IngestSettings:
@@ -83,6 +89,10 @@ class IngestSettings(BaseModel):
             values["presets"] = json.loads(environ[ENV_PRESETS])
         if environ.get(ENV_API_PLANS, "").strip():
             values["plans"] = plans_from_json(environ[ENV_API_PLANS])
+        if environ.get(ENV_TAGGER, "").strip():
+            values["tagger"] = environ[ENV_TAGGER].strip().lower()
+        if environ.get(ENV_BEDROCK_MODEL_ID, "").strip():
+            values["bedrock_model_id"] = environ[ENV_BEDROCK_MODEL_ID].strip()
         return cls.model_validate(values)
 
     @property

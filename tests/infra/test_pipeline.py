@@ -20,6 +20,7 @@ from infra.constants import (
     ENV_MALWARE_SCAN,
     ENV_ORIGINALS_BUCKET,
     ENV_PRESETS,
+    ENV_TAGGER,
     ENV_TRANSFORMED_BUCKET,
     INTERACTIVE_DLQ,
     INTERACTIVE_QUEUE,
@@ -28,7 +29,7 @@ from infra.constants import (
     UPLOADS_PREFIX,
 )
 from ingest.settings import IngestSettings
-from tests.infra.cfn import as_list, by_path, only, props, ref_id, resources
+from tests.infra.cfn import as_list, by_path, only, props, ref_id, resources, statements
 
 Template = dict[str, Any]
 DEV = load_stage_config(cdk_json_context())
@@ -202,3 +203,20 @@ def test_ingest_settings_accept_the_environment_the_stack_sets(dev: Template, la
     settings = IngestSettings.from_env(environ)
     assert settings.lane == lane.lower()
     assert settings.presets == DEV.presets
+
+
+def _actions(template: Template) -> set[str]:
+    return {action for _, statement in statements(template) for action in as_list(statement["Action"])}
+
+
+def test_a_remote_tagger_is_granted_its_one_call_only_where_the_stage_chose_it(
+    dev: Template, full: Template
+) -> None:
+    # The dev stage tags offline: no vision service at all; the full stage uses Rekognition
+    assert not {action for action in _actions(dev) if action.startswith(("rekognition:", "bedrock:"))}
+    assert {action for action in _actions(full) if action.startswith(("rekognition:", "bedrock:"))} == {
+        "rekognition:DetectLabels"
+    }
+    for lane in ("Interactive", "Bulk"):
+        assert props(_ingest(dev, lane)[1])["Environment"]["Variables"][ENV_TAGGER] == "offline"
+        assert props(_ingest(full, lane)[1])["Environment"]["Variables"][ENV_TAGGER] == "rekognition"

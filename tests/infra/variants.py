@@ -17,6 +17,10 @@ FULL: dict[str, Any] = {
     "region": "us-east-1",
     "alarmEmail": "ops@example.com",
     "domain": {"names": ["img.example.com"], "certificateArn": CERTIFICATE_ARN},
-    "features": {"waf": {"enabled": True, "rateLimit": 1000}, "originShieldRegion": "us-east-2"},
+    "features": {
+        "waf": {"enabled": True, "rateLimit": 1000},
+        "originShieldRegion": "us-east-2",
+        "tagger": "rekognition",
+    },
     "api": {"cognitoUserPoolArn": USER_POOL_ARN},
 }

@@ -7,8 +7,9 @@ from typing import Any
 
 from imgpipe.naming import STOP_WORDS, words
 from imgpipe.tagging import TaggerUnavailable, TagInput, TagResult, remote_jpeg
+from infra.constants import DEFAULT_BEDROCK_MODEL_ID
 
-DEFAULT_MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+DEFAULT_MODEL_ID = DEFAULT_BEDROCK_MODEL_ID
 PROMPT = (
     "Describe this image in one short caption of at most 12 words, naming the main subjects and the "
     "setting. Answer with the caption only."

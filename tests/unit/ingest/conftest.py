@@ -71,6 +71,7 @@ class Harness:
     clock: Clock = field(default_factory=Clock)
     config: IngestConfig = field(default_factory=lambda: IngestConfig(presets=PRESETS))
     quota: Any = None
+    tagger: Any = None
 
     @property
     def service(self) -> IngestService:
@@ -81,6 +82,7 @@ class Harness:
             publisher=self.publisher,
             config=self.config,
             quota=self.quota,
+            tagger=self.tagger,
             clock=self.clock,
         )
 
