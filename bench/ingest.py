@@ -140,7 +140,7 @@ def photo_worker(job: dict[str, Any]) -> dict[str, Any]:
         t1 = time.perf_counter()
         info = inspect(data, limits=DEFAULT_LIMITS, declared_type=declared)
         t2 = time.perf_counter()
-        written, _ = service._render(record, data, info)  # type: ignore[arg-type]
+        written, _, _ = service._render(record, data, info)  # type: ignore[arg-type]
         t3 = time.perf_counter()
         formats: dict[str, int] = {}
         for rendition in written:

@@ -57,7 +57,7 @@ from imgpipe.records import (
     SourcePointer,
     utc_now_text,
 )
-from imgpipe.tagging import OfflineTagger, Tagger, TagInput, remote_jpeg
+from imgpipe.tagging import REMOTE_MAX_SIDE, OfflineTagger, Tagger, TagInput, remote_jpeg
 from imgpipe.uploads import (
     InvalidUploadKey,
     UploadKey,
@@ -418,15 +418,20 @@ class IngestService:
         except Rejected as rejection:
             return self._reject(record, rejection.reason, rejection.message)
         try:
-            written, out_bytes = self._render(record, data, info)
+            written, out_bytes, preview = self._render(record, data, info)
         except Rejected as rejection:
             return self._reject(record, rejection.reason, rejection.message)
         self._fill_facts(record, info, name)
-        self._tag(record, info, data)
+        # A rendition already made is the tagger's picture; only when none fits is the original decoded again.
+        self._tag(record, info, preview or remote_jpeg(data))
         record.renditions = written
         return self._ready(record, bytes_in=len(data), bytes_out=out_bytes)
 
-    def _render(self, record: ImageRecord, data: bytes, info: ImageInfo) -> tuple[list[Rendition], int]:
+    def _render(
+        self, record: ImageRecord, data: bytes, info: ImageInfo
+    ) -> tuple[list[Rendition], int, bytes | None]:
+        """Write the eager renditions and the mezzanine; return the renditions, their bytes, and the largest
+        whole-picture JPEG/PNG rendition within a tagger's size (None when there is none)."""
         key = record.source_key
         wanted = eager_specs(info, self.config.presets, self.config.eager_formats)
         specs = [spec for _, spec in wanted]
@@ -446,6 +451,15 @@ class IngestService:
         )
         written: list[Rendition] = []
         total = 0
+        previews = [
+            output
+            for (_, spec), output in zip(wanted, rendered[: len(wanted)], strict=True)
+            if output.format in ("jpeg", "png")
+            and spec.fit != "cover"
+            and spec.crop is None
+            and max(output.width, output.height) <= REMOTE_MAX_SIDE
+        ]
+        preview = max(previews, key=lambda output: output.width * output.height).data if previews else None
         for (preset, spec), output in zip(wanted, rendered[: len(wanted)], strict=True):
             target = variant_key(key, spec)
             self.renditions.put(target, output.data, content_type=output.media_type, cache_control=IMMUTABLE)
@@ -479,7 +493,7 @@ class IngestService:
             )
             total += len(output.data)
             record.mezzanine_key = target
-        return written, total
+        return written, total, preview
 
     def _fill_facts(self, record: ImageRecord, info: ImageInfo, name: str) -> None:
         record.sha256 = info.sha256
@@ -505,14 +519,15 @@ class IngestService:
             name, camera=info.camera, taken_at=info.taken_at, width=info.width, height=info.height
         )
 
-    def _tag(self, record: ImageRecord, info: ImageInfo, data: bytes) -> None:
-        """The tagger's words first (best first), then the facts' own; remote taggers get a small JPEG.
+    def _tag(self, record: ImageRecord, info: ImageInfo, picture: bytes) -> None:
+        """The tagger's words first (best first), then the facts' own. `picture` is a small JPEG/PNG of
+        the whole image, never the original.
 
         A remote tagger sits behind a circuit breaker with the offline one as its fallback, so this never
         fails an upload: a fallback marks the record for a later refresh instead.
         """
         preview = TagInput(
-            data=remote_jpeg(data),
+            data=picture,
             width=info.width,
             height=info.height,
             taken_at=info.taken_at,
