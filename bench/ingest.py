@@ -33,7 +33,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +40,8 @@ import time
 import types
 from pathlib import Path
 from typing import Any
+
+from harness.process import run_measured
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -342,25 +343,14 @@ def run_worker(kind: str, job: dict[str, Any], tag: str) -> dict[str, Any]:
     job_path, result_path = TMP / f"{tag}.json", TMP / f"{tag}.result.json"
     job_path.write_text(json.dumps(job))
     result_path.unlink(missing_ok=True)
-    process = subprocess.Popen(
+    returncode, maxrss_kb = run_measured(
         [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(job_path), str(result_path)],
         cwd=REPO,
     )
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    except BaseException:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        raise
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0 or not result_path.is_file():
-        return {"error": f"worker exited with {process.returncode}", "child_maxrss_kb": usage.ru_maxrss}
+    if returncode != 0 or not result_path.is_file():
+        return {"error": f"worker exited with {returncode}", "child_maxrss_kb": maxrss_kb}
     result: dict[str, Any] = json.loads(result_path.read_text())
-    result["child_maxrss_kb"] = usage.ru_maxrss
+    result["child_maxrss_kb"] = maxrss_kb
     return result
 
 

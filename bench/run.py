@@ -31,6 +31,7 @@ from typing import Any
 
 import PIL
 from harness.ops import OP_NAMES, Op, build_ops
+from harness.process import run_measured
 from harness.quality import score_photo
 from harness.report import TOOL_LABELS, aggregate, markdown
 from harness.thumbor_peer import ensure_thumbor, write_config
@@ -132,26 +133,15 @@ def run_worker(job: dict[str, Any], tag: str) -> dict[str, Any]:
     job_path.write_text(json.dumps(job))
     result_path.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(BENCH)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness.worker", str(job_path), str(result_path)], env=env, cwd=REPO
+    returncode, maxrss_kb = run_measured(
+        [sys.executable, "-m", "harness.worker", str(job_path), str(result_path)], cwd=REPO, env=env
     )
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    except BaseException:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        raise
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode == EXIT_UNAVAILABLE:
+    if returncode == EXIT_UNAVAILABLE:
         sys.exit(json.loads(result_path.read_text())["unavailable"])
-    if process.returncode != 0 or not result_path.is_file():
-        return {"error": f"worker exited with {process.returncode}", "photos": []}
+    if returncode != 0 or not result_path.is_file():
+        return {"error": f"worker exited with {returncode}", "photos": []}
     result: dict[str, Any] = json.loads(result_path.read_text())
-    result["child_maxrss_kb"] = usage.ru_maxrss  # the worker process itself (for thumbor: the HTTP client)
+    result["child_maxrss_kb"] = maxrss_kb  # the worker process itself (for thumbor: the HTTP client)
     return result
 
 
