@@ -50,6 +50,7 @@ from imgpipe.core import RenderOptions, inspect, render_many  # noqa: E402
 from imgpipe.core.mezzanine import (  # noqa: E402
     MEZZANINE_QUALITY,
     mezzanine_key,
+    mezzanine_metadata,
     mezzanine_spec,
     needs_mezzanine,
 )
@@ -159,12 +160,7 @@ class Stack:
         spec = mezzanine_spec(info)
         # As ingest renders it: an intermediate, so a JPEG mezzanine is baseline.
         (mezzanine,) = render_many(data, [spec], options=RenderOptions(intermediates=frozenset({spec})))
-        metadata = {
-            "width": str(mezzanine.width),
-            "height": str(mezzanine.height),
-            "source-width": str(info.width),
-            "source-height": str(info.height),
-        }
+        metadata = mezzanine_metadata((mezzanine.width, mezzanine.height), (info.width, info.height))
         self._mezzanines[key] = (mezzanine.data, mezzanine.media_type, metadata)
         if mezzanine.format == "jpeg":
             # The same pixels as a progressive JPEG (what ingest wrote before mezzanines became

@@ -28,7 +28,7 @@ from imgpipe.core import (
     render_many,
 )
 from imgpipe.core.keys import variant_key
-from imgpipe.core.mezzanine import mezzanine_key, mezzanine_spec, needs_mezzanine
+from imgpipe.core.mezzanine import mezzanine_key, mezzanine_metadata, mezzanine_spec, needs_mezzanine
 from imgpipe.core.models import ImageInfo, OutputFormat
 from imgpipe.core.sniff import check_declared_type
 from imgpipe.notifications import S3EventRecord
@@ -484,12 +484,7 @@ class IngestService:
                 output.data,
                 content_type=output.media_type,
                 cache_control=IMMUTABLE,
-                metadata={
-                    "width": str(output.width),
-                    "height": str(output.height),
-                    "source-width": str(info.width),
-                    "source-height": str(info.height),
-                },
+                metadata=mezzanine_metadata((output.width, output.height), (info.width, info.height)),
             )
             total += len(output.data)
             record.mezzanine_key = target

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal, Protocol, cast
 
 from imgpipe.core import DEFAULT_LIMITS, DEFAULT_PRESETS, Limits, Rejected, RenderOptions, SpecError, render
 from imgpipe.core.geometry import plan_fit
-from imgpipe.core.mezzanine import mezzanine_key
+from imgpipe.core.mezzanine import mezzanine_key, read_mezzanine_metadata
 from imgpipe.core.models import OutputFormat, Rendered
 from imgpipe.core.negotiate import FORMAT_EXTENSIONS
 from imgpipe.core.spec import TransformSpec
@@ -161,13 +161,10 @@ def mezzanine_covers(spec: TransformSpec, metadata: Mapping[str, str]) -> bool:
     target_width, target_height = spec.target_size()
     if spec.crop is not None or (target_width is None and target_height is None):
         return False
-    try:
-        sizes = [int(metadata[name]) for name in ("width", "height", "source-width", "source-height")]
-    except (KeyError, ValueError):
+    sizes = read_mezzanine_metadata(metadata)
+    if sizes is None:
         return False
-    if min(sizes) < 1:
-        return False
-    width, height, source_width, source_height = sizes
+    (width, height), (source_width, source_height) = sizes
 
     if spec.rot in (90, 270):
         width, height, source_width, source_height = height, width, source_height, source_width

@@ -11,8 +11,8 @@ import io
 
 from PIL import Image
 
-from imgpipe.core import inspect, render_many
-from imgpipe.core.mezzanine import mezzanine_key, mezzanine_spec, needs_mezzanine
+from imgpipe.core import RenderOptions, inspect, render_many
+from imgpipe.core.mezzanine import mezzanine_key, mezzanine_metadata, mezzanine_spec, needs_mezzanine
 from infra.constants import MEZZANINE_PREFIX
 from resize.service import IMMUTABLE
 from tests.builders import encode, photo_like
@@ -34,19 +34,15 @@ def camera_jpeg() -> bytes:
 def write_mezzanine_as_ingest_does(stack: DeliveryStack, key: str, data: bytes) -> str:
     info = inspect(data)
     assert needs_mezzanine(info)
-    (mezzanine,) = render_many(data, [mezzanine_spec(info)])
+    spec = mezzanine_spec(info)
+    (mezzanine,) = render_many(data, [spec], options=RenderOptions(intermediates=frozenset({spec})))
     target = mezzanine_key(MEZZANINE_PREFIX, key)
     stack.renditions.put(
         target,
         mezzanine.data,
         content_type=mezzanine.media_type,
         cache_control=IMMUTABLE,
-        metadata={
-            "width": str(mezzanine.width),
-            "height": str(mezzanine.height),
-            "source-width": str(info.width),
-            "source-height": str(info.height),
-        },
+        metadata=mezzanine_metadata((mezzanine.width, mezzanine.height), (info.width, info.height)),
     )
     return target
 

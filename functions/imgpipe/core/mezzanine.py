@@ -10,6 +10,8 @@ original, which keeps every frame).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from imgpipe.core.models import ImageInfo
 from imgpipe.core.spec import TransformSpec
 
@@ -32,3 +34,23 @@ def mezzanine_spec(info: ImageInfo) -> TransformSpec:
 def mezzanine_key(prefix: str, source_key: str) -> str:
     """Its object key in the transformed bucket; `prefix` is `infra.constants.MEZZANINE_PREFIX`."""
     return f"{prefix}{source_key}"
+
+
+# The S3 user metadata ingest writes with a mezzanine and the resize function reads to decide whether it
+# holds every pixel a request needs: its own size and the upright source's.
+_METADATA_NAMES = ("width", "height", "source-width", "source-height")
+
+
+def mezzanine_metadata(size: tuple[int, int], source_size: tuple[int, int]) -> dict[str, str]:
+    return dict(zip(_METADATA_NAMES, (str(side) for side in (*size, *source_size)), strict=True))
+
+
+def read_mezzanine_metadata(metadata: Mapping[str, str]) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(size, source size), or None when the metadata is missing, malformed or not positive."""
+    try:
+        width, height, source_width, source_height = (int(metadata[name]) for name in _METADATA_NAMES)
+    except (KeyError, ValueError):
+        return None
+    if min(width, height, source_width, source_height) < 1:
+        return None
+    return (width, height), (source_width, source_height)
