@@ -1,0 +1,1 @@
+"""imgpipe tests: unit, integration (moto), infra (synth), local (the dev stack), corpus."""

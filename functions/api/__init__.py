@@ -1,0 +1,1 @@
+"""The management API Lambda (`api.handler.handler`)."""

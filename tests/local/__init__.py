@@ -1,0 +1,1 @@
+"""The local runtime, started in-process on free ports."""

@@ -1,0 +1,1 @@
+"""Unit tests on generated fixtures and in-memory fakes."""

@@ -1,0 +1,1 @@
+"""Delivery: the edge rules, the resize handler, the SDK."""

@@ -1,0 +1,1 @@
+"""Ingest with fakes: outcomes, idempotency, rejections, batches, faults."""
