@@ -1,17 +1,29 @@
 # Two commands on a fresh clone: `make dev` and `make test`. Every target installs what it needs.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The Lambda runtime's Python (3.12): the venv, the tests and the layer all use it. Found on PATH, under
+# pyenv, or given as PYTHON=...; elsewhere the newest python3 is used with a warning (see README).
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
+  "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# uv installs exactly uv.lock (with hashes) and never downloads an interpreter: the one above is used.
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv
 
-.PHONY: install test lint fmt bench dev clean synth browser
+.PHONY: install test lint fmt bench dev clean synth browser lock
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
-	$(PY) -m pip install --quiet -e . --group dev --group infra
+$(STAMP): pyproject.toml uv.lock
+	@py="$(PYTHON)"; if [ -z "$$py" ]; then py=python3; \
+	  echo "warning: no Python 3.12 found (Lambda runs 3.12); using $$($$py --version); pass PYTHON=..." >&2; \
+	  export UV_PYTHON="$$py"; fi; \
+	echo "installing the locked environment into $(VENV) (uv.lock, first run takes a minute or two)"; \
+	"$$py" -m venv $(VENV) && $(PY) -m pip install --quiet "uv>=0.9,<1" && \
+	$(UV) sync --quiet --locked --inexact --python $(PY) --group dev --group infra
 	touch $(STAMP)
+
+# Re-resolve uv.lock after a change of pyproject.toml's ranges.
+lock: $(STAMP)
+	$(UV) lock --python $(PY)
 
 install: $(STAMP)
 
@@ -48,7 +60,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet --group bench
+	$(UV) sync --quiet --locked --inexact --python $(PY) --group dev --group infra --group bench
 	$(PY) bench/run.py
 	$(PY) bench/match_quality.py
 
