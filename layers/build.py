@@ -1,12 +1,14 @@
-"""Build the Lambda layer: the runtime dependencies as aarch64 CPython 3.12 wheels, without Docker.
+"""Build the Lambda layer: the locked runtime dependencies as aarch64 CPython 3.12 wheels, without Docker.
 
     python layers/build.py            # prints the layer directory (layers/out/<key>/)
     python layers/build.py --docker   # the same inside the SAM build image (only when asked)
 
-pip installs manylinux aarch64 wheels for the Lambda runtime's Python into `layers/out/<key>/python`,
-the layout Lambda adds to `sys.path`. The key hashes everything that decides the contents (the
-requirements, the target platform, this file), so a build is reused until one of them changes, and a
-new build never overwrites one that a running synth may be reading.
+The layer holds exactly the versions the tests ran: `uv export` reads them, with their hashes, from the one
+lock file (`uv.lock`: the project's runtime dependencies plus the `lambda` group), and pip installs that list
+with `--require-hashes --no-deps` as manylinux aarch64 wheels for the Lambda runtime's Python into
+`layers/out/<key>/python`, the layout Lambda adds to `sys.path`. The key hashes everything that decides the
+contents (the locked list, the target platform, this file), so a build is reused until one of them changes,
+and a new build never overwrites one that a running synth may be reading.
 """
 
 from __future__ import annotations
@@ -14,46 +16,79 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "layers" / "out"
-PYPROJECT = ROOT / "pyproject.toml"
+LOCK_FILE = ROOT / "uv.lock"
 
 PYTHON_VERSION = "3.12"
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
-# Needed only on Lambda: Powertools' Tracer talks to X-Ray through it. Installed without dependencies
-# because its one heavy dependency, botocore, is part of the Lambda runtime already (~90 MB unzipped).
-LAMBDA_ONLY = ("aws-xray-sdk>=2.14,<3", "wrapt>=1.16,<2")
+# The dependency group of pyproject.toml with what only Lambda needs (Powertools' Tracer talks to X-Ray).
+LAMBDA_GROUP = "lambda"
 # boto3 and botocore come with the runtime and are kept current by AWS; shipping them would pin old ones.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})
 SIZE_LIMIT = 250 * 1024 * 1024  # Lambda: function code plus all layers, unzipped
 DOCKER_IMAGE = "public.ecr.aws/sam/build-python3.12:latest-arm64"
+_PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;]+)")
 
 
-def runtime_requirements() -> tuple[str, ...]:
-    """The project's runtime dependency group: the same pins the handlers are tested with."""
-    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
-    return tuple(project["dependencies"])
+@dataclass(frozen=True)
+class LockedRequirement:
+    """One pinned distribution of the lock, as `uv export` writes it (pin, markers and hashes)."""
+
+    name: str
+    version: str
+    text: str
 
 
-def layer_key(requirements: Sequence[str], extras: Sequence[str] = LAMBDA_ONLY) -> str:
+def _uv() -> str:
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if found is None:
+        raise RuntimeError("uv is needed to read uv.lock; `make install` puts it into .venv")
+    return found
+
+
+def locked_requirements(lock_file: Path = LOCK_FILE) -> tuple[LockedRequirement, ...]:
+    """The layer's distributions: the lock's runtime closure less what the Lambda runtime provides."""
+    exported = subprocess.run(
+        [
+            _uv(), "export", "--frozen", "--no-default-groups", "--group", LAMBDA_GROUP, "--no-emit-project",
+            "--format", "requirements-txt", "--no-header", "--no-annotate",
+        ],
+        cwd=lock_file.parent, check=True, capture_output=True, text=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    ).stdout  # fmt: skip
+    entries: list[LockedRequirement] = []
+    for block in re.split(r"\n(?=\S)", exported.strip()):
+        match = _PIN.match(block)
+        if match is None:
+            raise RuntimeError(f"uv export wrote an entry that is not a pin: {block.splitlines()[0]!r}")
+        name = match.group(1).lower().replace("_", "-")
+        if name not in PROVIDED_BY_RUNTIME:
+            entries.append(LockedRequirement(name=name, version=match.group(2), text=block.strip()))
+    return tuple(entries)
+
+
+def layer_key(requirements: Sequence[LockedRequirement]) -> str:
     digest = hashlib.sha256()
-    for part in (*requirements, "--", *extras, PYTHON_VERSION, *PLATFORMS):
+    for part in (*(r.text for r in requirements), PYTHON_VERSION, *PLATFORMS):
         digest.update(part.encode())
         digest.update(b"\0")
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _pip_command(target: Path, requirements: Sequence[str], *, no_deps: bool) -> list[str]:
+def _pip_command(target: Path, requirements_file: Path) -> list[str]:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     for platform in PLATFORMS:
         command += ["--platform", platform]
@@ -61,22 +96,22 @@ def _pip_command(target: Path, requirements: Sequence[str], *, no_deps: bool) ->
         "--implementation", "cp",
         "--python-version", PYTHON_VERSION,
         "--only-binary=:all:",
-        # Byte code compiled here would be for the build machine's Python, not 3.12: useless on Lambda.
+        # The lock already holds the whole closure: pip resolves nothing and checks every wheel's hash.
+        "--no-deps",
+        "--require-hashes",
+        # Byte code compiled here would be for the build machine's Python, not Lambda's: useless there.
         "--no-compile",
         "--upgrade",
         "--target", str(target),
+        "-r", str(requirements_file),
     ]  # fmt: skip
-    if no_deps:
-        command.append("--no-deps")
-    return [*command, *requirements]
+    return command
 
 
-def _docker_command(workdir: Path, requirements: Sequence[str], extras: Sequence[str]) -> list[str]:
-    quoted = " ".join(f"'{r}'" for r in requirements)
-    quoted_extras = " ".join(f"'{r}'" for r in extras)
+def _docker_command(workdir: Path) -> list[str]:
     script = (
-        f"pip install --no-compile --only-binary=:all: --target /out/python {quoted} && "
-        f"pip install --no-compile --only-binary=:all: --no-deps --target /out/python {quoted_extras}"
+        "pip install --no-compile --only-binary=:all: --no-deps --require-hashes "
+        "--target /out/python -r /out/requirements.txt"
     )
     return [
         "docker", "run", "--rm", "--platform", "linux/arm64",
@@ -102,7 +137,7 @@ def directory_size(path: Path) -> int:
 
 def build_layer(*, docker: bool = False, out: Path = OUT) -> Path:
     """Return the layer directory (containing `python/`), building it first when no current build exists."""
-    requirements = runtime_requirements()
+    requirements = locked_requirements()
     key = layer_key(requirements)
     final = out / key
     if (final / "python").is_dir():
@@ -116,16 +151,18 @@ def build_layer(*, docker: bool = False, out: Path = OUT) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         site = staging / "python"
         site.mkdir(parents=True)
+        pinned = staging / "requirements.txt"
+        pinned.write_text("\n".join(r.text for r in requirements) + "\n", encoding="utf-8")
         if docker:
-            subprocess.run(_docker_command(staging, requirements, LAMBDA_ONLY), check=True)
+            subprocess.run(_docker_command(staging), check=True)
         else:
-            subprocess.run(_pip_command(site, requirements, no_deps=False), check=True)
-            subprocess.run(_pip_command(site, LAMBDA_ONLY, no_deps=True), check=True)
+            # The machine's pip constraints (if any) are for its own installs, not for the layer's pins.
+            env = {**os.environ, "PIP_CONSTRAINT": ""}
+            subprocess.run(_pip_command(site, pinned), check=True, env=env)
         _prune(site)
         size = directory_size(site)
         if size > SIZE_LIMIT:
             raise RuntimeError(f"layer is {size / 2**20:.0f} MiB unzipped; Lambda allows 250 MiB in all")
-        (staging / "requirements.txt").write_text("\n".join((*requirements, *LAMBDA_ONLY)) + "\n")
         staging.rename(final)
         for stale in out.iterdir():  # keep one build: older keys are never read again
             if stale.is_dir() and stale.name != key and not stale.name.startswith("."):

@@ -1,13 +1,15 @@
-"""The dependency layer: what `layers/build.py` produces must import on Lambda's Python 3.12 on arm64."""
+"""The dependency layer: what `layers/build.py` produces must import on Lambda's Python 3.12 on arm64, and
+hold exactly the versions of uv.lock that the tests run with."""
 
 from __future__ import annotations
 
 import ast
 import csv
-import re
+import os
 import struct
 import sys
 from email.parser import Parser
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,12 @@ from packaging.utils import canonicalize_name
 
 from infra.bundle import bundle_function_code
 from layers.build import (
-    LAMBDA_ONLY,
     PROVIDED_BY_RUNTIME,
     PYTHON_VERSION,
     SIZE_LIMIT,
     build_layer,
     directory_size,
-    runtime_requirements,
+    locked_requirements,
 )
 
 EM_AARCH64 = 183
@@ -36,6 +37,11 @@ IMPORT_NAMES = {
     "aws-lambda-powertools": "aws_lambda_powertools",
     "aws-xray-sdk": "aws_xray_sdk",
     "wrapt": "wrapt",
+    "annotated-types": "annotated_types",
+    "jmespath": "jmespath",
+    "pydantic-core": "pydantic_core",
+    "typing-extensions": "typing_extensions",
+    "typing-inspection": "typing_inspection",
 }
 
 
@@ -53,7 +59,7 @@ LAMBDA_MARKERS = {
 }
 # Importable on Lambda without the layer (boto3 and its dependencies come with the runtime).
 RUNTIME_MODULES = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six", "jmespath"})
-# The standard library of Lambda's Python 3.12 (the tests may run on 3.11, which still has these).
+# The standard library of Lambda's Python 3.12 (the tests run on 3.12 too).
 STDLIB_312 = frozenset(sys.stdlib_module_names) - {"distutils", "imp", "asynchat", "asyncore", "smtpd"}
 
 
@@ -80,12 +86,6 @@ def _top_level_modules(site: Path) -> set[str]:
     return modules
 
 
-def _requirement_name(requirement: str) -> str:
-    match = re.match(r"[A-Za-z0-9._-]+", requirement)
-    assert match
-    return match.group(0).lower()
-
-
 def _elf_machine(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:20]
     assert header[:4] == ELF_MAGIC, f"{path.name} is not an ELF file"
@@ -95,8 +95,8 @@ def _elf_machine(path: Path) -> tuple[int, int]:
 
 
 def test_every_requirement_has_its_import_name(site: Path) -> None:
-    # Given the runtime dependency group plus the Lambda-only extras
-    names = {_requirement_name(r) for r in (*runtime_requirements(), *LAMBDA_ONLY)}
+    # Given the locked runtime closure (the project's dependencies plus the `lambda` group)
+    names = {r.name for r in locked_requirements()}
     # Then each maps to a known import name that exists in the layer
     assert names <= IMPORT_NAMES.keys(), f"add the import names of {names - IMPORT_NAMES.keys()}"
     for name in names:
@@ -205,3 +205,24 @@ def test_every_third_party_import_of_the_shipped_code_is_in_the_layer(site: Path
     missing = {name: where for name, where in imported.items() if name not in available}
     assert not missing, f"imported by the functions but not shipped: {missing}"
     assert {"PIL", "pillow_heif", "numpy", "pydantic", "aws_lambda_powertools"} <= imported.keys()
+
+
+def test_the_layer_holds_exactly_the_locked_versions(site: Path) -> None:
+    # Given the pins uv.lock gives the layer
+    locked = {r.name: r.version for r in locked_requirements()}
+    # Then the layer has those distributions at those versions, and nothing else
+    installed = {name: str(info["version"]) for name, info in _distributions(site).items()}
+    assert installed == locked
+
+
+def test_the_tests_run_with_the_versions_the_layer_ships(site: Path) -> None:
+    # Given every distribution in the layer, Then the test environment has the very same version of it
+    for name, info in _distributions(site).items():
+        assert metadata.version(name) == info["version"], f"{name}: tests run another version than Lambda"
+
+
+def test_the_tests_run_on_lambdas_python() -> None:
+    # The venv is built on python3.12 (Makefile); elsewhere `make` warns and this fails only under CI.
+    if sys.version_info[:2] != (3, 12) and not os.environ.get("CI"):
+        pytest.skip(f"tests run on {sys.version.split()[0]}, not Lambda's 3.12 (the Makefile warned)")
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" == PYTHON_VERSION
