@@ -79,18 +79,18 @@ def locked_requirements(lock_file: Path = LOCK_FILE) -> tuple[LockedRequirement,
     return tuple(entries)
 
 
-def layer_key(requirements: Sequence[LockedRequirement]) -> str:
+def layer_key(requirements: Sequence[LockedRequirement], platforms: Sequence[str] = PLATFORMS) -> str:
     digest = hashlib.sha256()
-    for part in (*(r.text for r in requirements), PYTHON_VERSION, *PLATFORMS):
+    for part in (*(r.text for r in requirements), PYTHON_VERSION, *platforms):
         digest.update(part.encode())
         digest.update(b"\0")
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _pip_command(target: Path, requirements_file: Path) -> list[str]:
+def _pip_command(target: Path, requirements_file: Path, platforms: Sequence[str]) -> list[str]:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    for platform in PLATFORMS:
+    for platform in platforms:
         command += ["--platform", platform]
     command += [
         "--implementation", "cp",
@@ -135,10 +135,18 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def build_layer(*, docker: bool = False, out: Path = OUT) -> Path:
-    """Return the layer directory (containing `python/`), building it first when no current build exists."""
+def host_platforms() -> tuple[str, ...]:
+    """The same wheels for this machine's architecture: a twin of the layer that can be imported here."""
+    machine = os.uname().machine
+    return tuple(p.replace("aarch64", machine) for p in PLATFORMS)
+
+
+def build_layer(*, docker: bool = False, out: Path = OUT, platforms: Sequence[str] = PLATFORMS) -> Path:
+    """Return the layer directory (containing `python/`), building it first when no current build exists.
+
+    `platforms` other than Lambda's build a twin for another machine (one build kept per `out`)."""
     requirements = locked_requirements()
-    key = layer_key(requirements)
+    key = layer_key(requirements, platforms)
     final = out / key
     if (final / "python").is_dir():
         return final
@@ -158,7 +166,7 @@ def build_layer(*, docker: bool = False, out: Path = OUT) -> Path:
         else:
             # The machine's pip constraints (if any) are for its own installs, not for the layer's pins.
             env = {**os.environ, "PIP_CONSTRAINT": ""}
-            subprocess.run(_pip_command(site, pinned), check=True, env=env)
+            subprocess.run(_pip_command(site, pinned, platforms), check=True, env=env)
         _prune(site)
         size = directory_size(site)
         if size > SIZE_LIMIT:
