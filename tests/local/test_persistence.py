@@ -1,4 +1,4 @@
-"""`--data DIR`: originals are kept in the data directory and the pipeline rebuilds the rest on restart."""
+"""`--data DIR`: the embedded AWS is journaled in the data directory, so a restart keeps everything."""
 
 from __future__ import annotations
 
@@ -7,31 +7,35 @@ from tests.builders import colour_card, encode
 from tests.local.conftest import LiveStack, fetch
 
 
-def test_originals_are_kept_in_the_data_directory_and_restored_on_restart(live: LiveStack) -> None:
-    # Given a READY upload, a rejected one and a deleted one
+def test_records_ids_and_batches_are_the_same_after_a_restart(live: LiveStack) -> None:
+    # Given a READY upload, a rejected one, a deleted one and a declared batch
     kept, rejected, deleted = live.key("kept.jpg"), live.key("broken.jpg"), live.key("gone.jpg")
     live.stack.put_original(kept, encode(colour_card(120, 90), "JPEG"), "image/jpeg")
     live.stack.put_original(rejected, b"\xff\xd8\xff\xe0 not really", "image/jpeg")
     live.stack.put_original(deleted, encode(colour_card(90, 90), "JPEG"), "image/jpeg")
-    live.wait([kept, rejected, deleted])
+    before = live.wait([kept, rejected, deleted])
     live.stack.delete_original(deleted)
     live.wait_status(deleted, "DELETED")
-    data = DataDir(live.options.data_dir)
-    mirrored = {original.key for original in data.originals()}
-    assert {kept, rejected} <= mirrored and deleted not in mirrored
+    live.stack.open_batch("local", "kept-batch", 3)
     api_key = live.stack.api_key()
     # When the stack restarts on the same data directory (moto's state is gone with the old server)
     stack = live.restart()
-    assert stack.restored >= 2
-    # Then the pipeline rebuilds the records from the originals
-    records = live.wait([kept, rejected])
-    assert records[kept].status == "READY"
-    assert records[rejected].status == "REJECTED"
-    assert stack.target().images_url == stack.url
-    # And the API key on file is the same and bound again in the new table
+    # Then every record is there as it was: same ids, same creation times, same statuses, nothing redone
+    after = live.wait([kept, rejected], timeout=5)
+    for key in (kept, rejected):
+        assert after[key].model_dump() == before[key].model_dump()
+    assert live.wait_status(deleted, "DELETED").image_id == before[deleted].image_id
+    assert not [
+        line for line in live.console[-20:] if kept in line and "READY" in line and "restored" not in line
+    ][1:]
+    # And the old ids still answer, the batch is still declared, the renditions still serve
+    headers = {"x-api-key": api_key.value}
     assert stack.api_key() == api_key
-    listed = fetch(f"{stack.url}/v1/images?limit=100", headers={"x-api-key": api_key.value})
-    assert listed.status == 200 and kept in {item["source_key"] for item in listed.json()["items"]}
+    answer = fetch(f"{stack.url}/v1/images/{before[kept].image_id}", headers=headers)
+    assert answer.status == 200 and answer.json()["status"] == "READY"
+    assert fetch(f"{stack.url}/v1/batches/kept-batch", headers=headers).json()["expected"] == 3
+    image = fetch(f"{stack.url}/{kept}?preset=thumb")
+    assert image.status == 200 and image.headers["x-imgpipe-origin"] == "transformed-bucket"
 
 
 def test_signing_keys_are_generated_once_and_kept_private(live: LiveStack) -> None:

@@ -3,6 +3,12 @@
 Everything is created from `infra.constants` (and the lane settings of `infra.config`), the same names
 the CDK stack derives its physical names from, so the handlers run against the same layout locally.
 
+moto's server is not thread-safe (its DynamoDB models deepcopy dicts that another request thread is
+changing: `RuntimeError: dictionary changed size during iteration`), so `EmbeddedAws` dispatches one
+request at a time (SQS long polls excepted: they wait inside moto). It also keeps everything in memory:
+with a `journal.StoreJournal`, every write that succeeded is journaled in the data directory before the
+client gets its answer, and `restore` puts it back into a fresh server (see `journal`).
+
 moto's S3 notifications differ from AWS in two ways the pipeline relies on, and `MotoShims` makes up for
 both, for the dev stack's buckets only:
 
@@ -14,22 +20,33 @@ both, for the dev stack's buckets only:
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote, urlsplit
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.s3 import models as s3_models
 from moto.s3 import notifications as s3_notifications
-from moto.server import ThreadedMotoServer
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.test import Client
 
-from imgpipe.dev.session import LocalSession
+from imgpipe.dev.journal import JournalState, StoreJournal
+from imgpipe.dev.session import LOCAL_ACCESS_KEY, LOCAL_REGION, LocalSession
 from infra.config import StageConfig
 from infra.constants import (
     BULK_DLQ,
@@ -59,22 +76,153 @@ DELETE_MARKER_EVENT = "ObjectRemoved:DeleteMarkerCreated"
 _log = logging.getLogger("imgpipe-dev")
 
 
+# DynamoDB requests that change items: journaled when they succeed, replayed in order on restore.
+TABLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+_DELETE_KEYS = re.compile(rb"<Key>(.*?)</Key>", re.DOTALL)
+_WSGI = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _s3_backend() -> Any:
+    return s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _is_long_poll(target: str, body: bytes) -> bool:
+    if not target.endswith(".ReceiveMessage"):
+        return False
+    try:
+        return int(json.loads(body or b"{}").get("WaitTimeSeconds") or 0) > 0
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+class SerialDispatch:
+    """WSGI middleware in front of moto's app: one request at a time, and each successful write journaled
+    before its answer leaves (WSGI sends nothing until the app's iterable is returned)."""
+
+    def __init__(self, app: _WSGI, journal: StoreJournal | None, buckets: Iterable[str]) -> None:
+        self.app = app
+        self.journal = journal
+        self.buckets = frozenset(buckets)
+        self.lock = threading.RLock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        body = _read_body(environ) if target else b""
+        if _is_long_poll(target, body):
+            return self.app(environ, start_response)  # waits inside moto; must not hold the others up
+        bucket, key = self._s3_place(environ) if not target else ("", "")
+        if bucket and environ.get("REQUEST_METHOD") == "POST" and "delete" in environ.get("QUERY_STRING", ""):
+            body = _read_body(environ)
+        status: list[str] = []
+
+        def capture(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status.append(code)
+            return start_response(code, headers, exc_info)
+
+        with self.lock:
+            chunks = list(self.app(environ, capture))
+            if self.journal is not None and status and status[0].startswith("2"):
+                if target.startswith("DynamoDB_") and target.rsplit(".", 1)[-1] in TABLE_WRITES:
+                    self.journal.table_write(target.rsplit(".", 1)[-1], json.loads(body))
+                elif bucket and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
+                    keys = [key] if key else [unescape(k.decode("utf-8")) for k in _DELETE_KEYS.findall(body)]
+                    for name in keys:
+                        self._journal_object(bucket, name)
+        return chunks
+
+    def _s3_place(self, environ: dict[str, Any]) -> tuple[str, str]:
+        """(bucket, key) of a path-style S3 request to one of the journaled buckets, else ("", "")."""
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "")
+        path = unquote(urlsplit(raw).path)
+        bucket, _, key = path.lstrip("/").partition("/")
+        return (bucket, key) if bucket in self.buckets else ("", "")
+
+    def _journal_object(self, bucket: str, key: str) -> None:
+        assert self.journal is not None
+        stored = _s3_backend().get_object(bucket, key)
+        if stored is None:
+            self.journal.delete_object(bucket, key)
+        else:
+            self.journal.put_object(bucket, key, stored.value, dict(stored.metadata))
+
+
 class EmbeddedAws:
-    """moto's `ThreadedMotoServer` on 127.0.0.1 and a free port, in this process (daemon thread)."""
+    """moto's server on 127.0.0.1 and a free port, in this process (daemon thread), behind
+    `SerialDispatch`."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
-        self._server: Any = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._app: DomainDispatcherApplication | None = None
+        self.dispatch: SerialDispatch | None = None
         self.endpoint = ""
 
-    def start(self) -> str:
+    def start(self, journal: StoreJournal | None = None, buckets: Iterable[str] = ()) -> str:
         # moto's server logs every request through werkzeug; the dev console shows the pipeline instead.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self._app = DomainDispatcherApplication(create_backend_app)
+        self.dispatch = SerialDispatch(self._app, journal, buckets)
+        self._server = make_server(
+            self.host, 0, self.dispatch, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="imgpipe-aws", daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        self.endpoint = f"http://{host!s}:{port}"
         return self.endpoint
+
+    def restore(self, state: JournalState) -> dict[str, list[Any]]:
+        """Put a journal's objects and table writes into this (freshly provisioned) server, without
+        notifications and without journaling them again; returns every table's items, for compaction."""
+        assert self._app is not None and self.dispatch is not None
+        backend = _s3_backend()
+        journal = self.dispatch.journal
+        for stored in state.objects.values():
+            if journal is None:
+                break
+            restored = backend.put_object(
+                stored.bucket, stored.key, journal.blob(stored.blob), disable_notification=True
+            )
+            restored.set_metadata(dict(stored.metadata))
+        client = Client(self._app)
+        credential = f"{LOCAL_ACCESS_KEY}/20260101/{LOCAL_REGION}/dynamodb/aws4_request"
+        tables: set[str] = set()
+        for operation, request in state.table_writes:
+            with self.dispatch.lock:
+                answer = client.post(
+                    "/",
+                    data=json.dumps(request),
+                    headers={
+                        "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+                        "Content-Type": "application/x-amz-json-1.0",
+                        "Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, "
+                        "Signature=0",
+                    },
+                )
+            if answer.status_code != 200:
+                _log.warning("restoring %s failed: %s", operation, answer.get_data(as_text=True)[:200])
+            tables.update(_tables_of(operation, request))
+        session = LocalSession(self.endpoint)
+        dynamodb = session.client("dynamodb")
+        items: dict[str, list[Any]] = {}
+        for table in tables:
+            items[table] = [
+                item
+                for page in dynamodb.get_paginator("scan").paginate(TableName=table)
+                for item in page.get("Items", [])
+            ]
+        return items
 
     def stop(self) -> None:
         """Stop the server and drop its state: moto's backends live in this process, and a later stack
@@ -85,8 +233,25 @@ class EmbeddedAws:
                 urllib.request.urlopen(request, timeout=10).close()
             except OSError:
                 _log.warning("could not reset the embedded AWS at %s", self.endpoint)
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
             self._server = None
+            self._thread = None
+
+
+def _tables_of(operation: str, request: dict[str, Any]) -> set[str]:
+    if operation == "BatchWriteItem":
+        return set((request.get("RequestItems") or {}).keys())
+    if operation == "TransactWriteItems":
+        found = set()
+        for item in request.get("TransactItems") or []:
+            for part in item.values():
+                if isinstance(part, dict) and part.get("TableName"):
+                    found.add(str(part["TableName"]))
+        return found
+    return {str(request["TableName"])} if request.get("TableName") else set()
 
 
 # The shims: process-wide patches of moto, active only for buckets registered here.
@@ -99,6 +264,7 @@ class _ShimState:
         self.originals: dict[str, Any] = {}
         self.last_sequence = 0
         self.memo: tuple[int, str, str] | None = None
+        self.journal: StoreJournal | None = None
 
 
 _shims = _ShimState()
@@ -131,6 +297,16 @@ def _event_with_order(event_name: str, bucket: Any, key: Any, notification_id: s
             if getattr(bucket, "is_versioned", False) and version:
                 entity.setdefault("versionId", str(version))
     return body
+
+
+def _send_journaled(account_id: str, event_body: Any, queue_name: str, region_name: str) -> None:
+    """moto's S3 → SQS send, with the event journaled first: the queue's pending work survives a kill."""
+    journal = _shims.journal
+    records = event_body.get("Records") if isinstance(event_body, dict) else None
+    bucket = (records[0].get("s3") or {}).get("bucket", {}).get("name") if records else None
+    if journal is not None and bucket in _shims.buckets:
+        journal.event_accepted(queue_name, event_body)
+    _shims.originals["_send_sqs_message"](account_id, event_body, queue_name, region_name)
 
 
 def _marker_with_notification(backend: Any, bucket_name: str, key_name: str) -> Any:
@@ -191,9 +367,10 @@ def _send_delete_marker_event(backend: Any, bucket: Any, key_name: str, marker: 
 class MotoShims:
     """Install the S3 notification shims for `buckets`; `installed` says which moto allowed."""
 
-    def __init__(self, buckets: Iterable[str]) -> None:
+    def __init__(self, buckets: Iterable[str], journal: StoreJournal | None = None) -> None:
         self.buckets = set(buckets)
-        self.installed: dict[str, bool] = {"sequencer": False, "delete_marker": False}
+        self.journal = journal
+        self.installed: dict[str, bool] = {"sequencer": False, "delete_marker": False, "journal": False}
 
     def install(self) -> MotoShims:
         models, notifications = s3_models, s3_notifications
@@ -212,10 +389,18 @@ class MotoShims:
             ):
                 _shims.originals["_set_delete_marker"] = backend_class._set_delete_marker
                 setattr(backend_class, "_set_delete_marker", _marker_with_notification)  # noqa: B010
+            if "_send_sqs_message" not in _shims.originals and callable(
+                getattr(notifications, "_send_sqs_message", None)
+            ):
+                _shims.originals["_send_sqs_message"] = notifications._send_sqs_message
+                notifications._send_sqs_message = _send_journaled
             _shims.buckets.update(self.buckets)
+            if self.journal is not None:
+                _shims.journal = self.journal
             self.installed = {
                 "sequencer": "_get_s3_event" in _shims.originals,
                 "delete_marker": "_set_delete_marker" in _shims.originals,
+                "journal": "_send_sqs_message" in _shims.originals,
             }
         missing = [name for name, done in self.installed.items() if not done]
         if missing:
@@ -226,8 +411,12 @@ class MotoShims:
         models, notifications = s3_models, s3_notifications
         with _shims.lock:
             _shims.buckets.difference_update(self.buckets)
+            if self.journal is not None and _shims.journal is self.journal:
+                _shims.journal = None
             if _shims.buckets:
                 return
+            if "_send_sqs_message" in _shims.originals:
+                notifications._send_sqs_message = _shims.originals.pop("_send_sqs_message")
             if "_get_s3_event" in _shims.originals:
                 notifications._get_s3_event = _shims.originals.pop("_get_s3_event")
             if "_set_delete_marker" in _shims.originals:

@@ -9,14 +9,16 @@ What is in it:
   `x-api-key` against it as API Gateway checks its keys, and binds each key id to its tenant in the table.
 - `state.json`: where the running stack listens (gallery URL, embedded AWS endpoint, resource names); the
   CLI finds the stack through it. Written at start, removed at a clean stop.
-- `originals/` and `originals.json`: a copy of every original uploaded under `uploads/`, with its content
-  type, and the batches declared. moto keeps everything in memory, so on the next start the originals
-  are uploaded again and the pipeline rebuilds records and renditions from them.
+- `store/`: the embedded AWS's journal (`imgpipe.dev.journal`): every object of the stack's buckets, every
+  write to the table, the upload events not finished yet. moto keeps everything in memory; the journal
+  is written before a write is answered, and restored on the next start, so records, ids, batches and
+  pending uploads survive a kill. (`originals/` and `originals.json`, the older layout, are imported
+  once as new uploads.)
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import secrets
@@ -31,7 +33,9 @@ STATE_FILE = "state.json"
 KEYS_FILE = "signing-keys.json"
 API_KEYS_FILE = "api-keys.json"
 LOCAL_API_PLAN = "pro"
-ORIGINALS_DIR = "originals"
+STORE_DIR = "store"
+SEEDED_FILE = ".seeded"
+ORIGINALS_DIR = "originals"  # the older layout, imported once
 MANIFEST_FILE = "originals.json"
 LOCAL_KEY_ID = "local-1"
 
@@ -166,7 +170,20 @@ class DataDir:
         if state is not None and (pid is None or state.get("pid") == pid):
             self.state_file.unlink(missing_ok=True)
 
-    # Originals
+    # The journal of the embedded AWS
+
+    @property
+    def store_dir(self) -> Path:
+        return self.path / STORE_DIR
+
+    @property
+    def seeded(self) -> bool:
+        return (self.path / SEEDED_FILE).exists() or (self.path / MANIFEST_FILE).exists()
+
+    def mark_seeded(self) -> None:
+        (self.path / SEEDED_FILE).touch()
+
+    # The older layout: copies of the originals and the batches, uploaded again on start
 
     @property
     def manifest_file(self) -> Path:
@@ -183,55 +200,26 @@ class DataDir:
         manifest.setdefault("batches", {})
         return manifest
 
-    @property
-    def seeded(self) -> bool:
-        return self.manifest_file.exists()
-
-    def mark_seeded(self) -> None:
-        with self._lock:
-            _write_json(self.manifest_file, self._manifest())
-
-    def mirror(self, key: str, data: bytes, content_type: str | None) -> None:
-        name = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        folder = self.path / ORIGINALS_DIR
-        folder.mkdir(exist_ok=True)
-        with self._lock:
-            (folder / name).write_bytes(data)
-            manifest = self._manifest()
-            manifest["originals"].pop(key, None)  # re-inserted last: the manifest keeps upload order
-            manifest["originals"][key] = {"file": name, "content_type": content_type}
-            _write_json(self.manifest_file, manifest)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            manifest = self._manifest()
-            entry = manifest["originals"].pop(key, None)
-            if entry is None:
-                return
-            _write_json(self.manifest_file, manifest)
-            (self.path / ORIGINALS_DIR / entry["file"]).unlink(missing_ok=True)
-
-    def originals(self) -> list[MirroredOriginal]:
-        with self._lock:
-            entries = self._manifest()["originals"]
+    def legacy_originals(self) -> list[MirroredOriginal]:
         found = []
-        for key, entry in entries.items():
+        for key, entry in self._manifest()["originals"].items():
             file = self.path / ORIGINALS_DIR / entry["file"]
             if file.is_file():
                 found.append(MirroredOriginal(key=key, content_type=entry.get("content_type"), file=file))
         return found
 
-    def remember_batch(self, tenant: str, batch_id: str, expected: int) -> None:
-        with self._lock:
-            manifest = self._manifest()
-            manifest["batches"][f"{tenant}/{batch_id}"] = expected
-            _write_json(self.manifest_file, manifest)
-
-    def batches(self) -> list[tuple[str, str, int]]:
-        with self._lock:
-            batches = self._manifest()["batches"]
+    def legacy_batches(self) -> list[tuple[str, str, int]]:
         found = []
-        for name, expected in batches.items():
+        for name, expected in self._manifest()["batches"].items():
             tenant, _, batch_id = name.partition("/")
             found.append((tenant, batch_id, int(expected)))
         return found
+
+    def remove_legacy(self) -> None:
+        """Once imported into the journal, the older copies go (the journal holds the objects now)."""
+        self.mark_seeded()
+        for entry in self._manifest()["originals"].values():
+            (self.path / ORIGINALS_DIR / entry["file"]).unlink(missing_ok=True)
+        self.manifest_file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (self.path / ORIGINALS_DIR).rmdir()

@@ -1,9 +1,10 @@
 """`DevStack`: the whole product on one machine, started and stopped as one object.
 
-Start order: data directory (signing keys, API keys) → embedded AWS → resources → moto shims → one poller
-per lane (ingest handlers built exactly like the deployed ones, from the stack's environment keys) → the
+Start order: data directory (signing keys, API keys) → embedded AWS → resources → what the data
+directory's journal holds restored (objects, table, pending events back on their queues) → moto shims →
+one poller per lane (ingest handlers built exactly like the deployed ones, from the stack's environment keys) → the
 management API behind a local API Gateway (`gateway.LocalApiGateway`) → event log → HTTP server →
-originals restored from the data directory (or samples on a first start) → state file.
+samples on a first start → state file.
 `stop()` undoes it in reverse; every thread is a daemon, so a crashed test process never hangs on them.
 """
 
@@ -15,12 +16,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 from imgpipe.delivery import SigningPolicy, parse_signing_keys
 from imgpipe.dev.aws import (
@@ -33,6 +33,7 @@ from imgpipe.dev.aws import (
 from imgpipe.dev.cdn import LocalCdn, ResizeOrigin
 from imgpipe.dev.datadir import DataDir, LocalApiKey, default_data_dir, pid_alive
 from imgpipe.dev.gateway import LocalApiGateway
+from imgpipe.dev.journal import JournalState, StoreJournal, event_identity
 from imgpipe.dev.ops import LaneQueueUrls, Target, queue_depths
 from imgpipe.dev.poller import Handler, Invocation, LanePoller, LaneSettings
 from imgpipe.dev.samples import samples
@@ -59,7 +60,8 @@ from infra.constants import (
     ENV_TRANSFORMED_BUCKET,
     LANE_BULK,
     LANE_INTERACTIVE,
-    QUARANTINE_PREFIX,
+    ORIGINALS_BUCKET,
+    TRANSFORMED_BUCKET,
     UPLOADS_PREFIX,
 )
 from ingest.handler import IngestApp
@@ -120,7 +122,7 @@ class DevOptions:
     port: int = DEFAULT_PORT
     tenant: str = DEFAULT_TENANT
     seed: bool = True  # upload the sample images on the first start of a data directory
-    persist: bool = True  # mirror originals into the data directory and restore them on start
+    persist: bool = True  # journal the embedded AWS into the data directory and restore it on start
     visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT
     config: StageConfig | None = None  # None: load_local_config()
     verbose: bool = False  # Powertools' JSON logs of the handlers on stdout
@@ -160,7 +162,9 @@ class DevStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._ingest_apps: dict[str, IngestApp] = {}
-        self._mirrored_etags: dict[str, str] = {}
+        self.journal: StoreJournal | None = None
+        # Receives an event had used before the last restart (its SQS receive count starts again at 1).
+        self._earlier_receives: dict[str, int] = {}
         self.signing_keys: dict[str, str] = {}
         self.restored = 0
         self.seeded = 0
@@ -190,13 +194,21 @@ class DevStack:
             powertools_logger.setLevel(logging.WARNING)
         try:
             self._bind_http()
-            endpoint = self.aws.start()
+            journaled = JournalState()
+            if options.persist:
+                self.journal = StoreJournal(
+                    self.data.store_dir, durable_buckets=frozenset({ORIGINALS_BUCKET})
+                )
+                journaled = self.journal.read()
+            endpoint = self.aws.start(self.journal, buckets=(ORIGINALS_BUCKET, TRANSFORMED_BUCKET))
             self.session = LocalSession(endpoint)
             self.resources = provision(
                 self.session, self.config, visibility_timeout=options.visibility_timeout
             )
             resources = self.resources
-            self.shims = MotoShims({resources.originals_bucket}).install()
+            if self.journal is not None:
+                self._restore(journaled)
+            self.shims = MotoShims({resources.originals_bucket}, self.journal).install()
             environment = self.handler_environment()
             for lane in (LANE_INTERACTIVE, LANE_BULK):
                 self.pollers[lane] = self._poller(lane, environment)
@@ -252,6 +264,8 @@ class DevStack:
             self.shims.uninstall()
             self.shims = None
         self.aws.stop()
+        if self.journal is not None:
+            self.journal.close()
         if self._logger_level is not None:
             powertools_logger.setLevel(self._logger_level)
             self._logger_level = None
@@ -365,11 +379,26 @@ class DevStack:
         def factory() -> Handler:
             # A new execution environment: a cold start builds the app again from its settings.
             app = self._build_ingest_app(lane, environment)
+            forwarded = _RecordingForwarder(app.forwarder) if app.forwarder is not None else None
+            app.forwarder = forwarded
 
             def invoke(event: dict[str, Any], context: Any) -> Any:
-                self._mirror(event)
+                if forwarded is not None:
+                    forwarded.ids.clear()
                 try:
-                    return app.handle(event, context)
+                    response = app.handle(event, context)
+                except BaseException:
+                    self._journal_attempt(event, failed=None, forwarded=set())
+                    raise
+                else:
+                    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+                    failed = {
+                        str(item.get("itemIdentifier")) for item in failures or [] if isinstance(item, dict)
+                    }
+                    self._journal_attempt(
+                        event, failed=failed, forwarded=forwarded.ids if forwarded else set()
+                    )
+                    return response
                 finally:
                     if self.options.verbose:
                         powertools_metrics.flush_metrics()
@@ -386,6 +415,63 @@ class DevStack:
             handler_factory=factory,
             on_invocation=self._report_invocation,
         )
+
+    def _journal_attempt(
+        self, event: Mapping[str, Any], *, failed: set[str] | None, forwarded: set[str]
+    ) -> None:
+        """After an invocation: each event it finished is done; each it failed used one more receive (None:
+        the whole batch failed). A batch upload handed to the bulk lane is still to do."""
+        if self.journal is None:
+            return
+        for message in event.get("Records") or []:
+            message_id = str(message.get("messageId"))
+            if message_id in forwarded:
+                continue
+            try:
+                identity = event_identity(json.loads(message.get("body") or "{}"))
+            except (ValueError, AttributeError):
+                identity = None
+            if identity is None:
+                continue
+            if failed is None or message_id in failed:
+                receives = int((message.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+                self.journal.event_failed(identity, self._earlier_receives.get(identity, 0) + receives)
+            else:
+                self.journal.event_done(identity)
+                self._earlier_receives.pop(identity, None)
+
+    def _restore(self, journaled: JournalState) -> None:
+        """What the data directory's journal holds, back into the fresh embedded AWS: the objects, the
+        table (replayed), and every event not finished yet back on its queue (or its DLQ, when it had used
+        up its receives). Then the journal is compacted into that state."""
+        assert self.journal is not None and self.session is not None
+        resources = self.require_resources()
+        self.journal.open()
+        items = self.aws.restore(journaled)
+        self.journal.compact(journaled.objects, items, journaled.events)
+        sqs = self.session.client("sqs")
+        lanes = {queues.queue_url.rsplit("/", 1)[-1]: queues for queues in resources.lanes()}
+        limit = self.config.lanes.max_receive_count
+        for pending in journaled.events.values():
+            queues = lanes.get(pending.queue)
+            if queues is None:
+                continue
+            self._earlier_receives[pending.identity] = pending.receives
+            queue_url = queues.dlq_url if pending.receives >= limit else queues.queue_url
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(pending.body))
+        self.restored = len(journaled.events)
+        if not journaled.empty:
+            images = sum(
+                1
+                for table in items.values()
+                for item in table
+                if item.get("item_type", {}).get("S") == "image"
+            )
+            self.echo(
+                f"restored from {self.data.path}: {len(journaled.objects)} object(s), "
+                f"{images} image record(s), "
+                f"{len(journaled.events)} unfinished upload event(s) back on their queues"
+            )
 
     def _report_invocation(self, invocation: Invocation) -> None:
         lane = f"ingest[{invocation.lane}]"
@@ -484,71 +570,28 @@ class DevStack:
                 body = delete_marker_event(
                     resources.originals_bucket, "us-east-1", key, response.get("VersionId"), "imgpipe-dev"
                 )
+                if self.journal is not None:
+                    self.journal.event_accepted(lane.queue_url.rsplit("/", 1)[-1], body)
                 self.session.client("sqs").send_message(QueueUrl=lane.queue_url, MessageBody=json.dumps(body))
 
     def open_batch(self, tenant: str, batch_id: str, expected: int) -> Any:
-        batch = self.ingest_app(LANE_INTERACTIVE).service.open_batch(tenant, batch_id, expected)
-        if self.options.persist:
-            self.data.remember_batch(tenant, batch_id, expected)
-        return batch
-
-    def _mirror(self, event: dict[str, Any]) -> None:
-        if not self.options.persist:
-            return
-        resources = self.require_resources()
-        assert self.session is not None
-        s3 = self.session.client("s3")
-        for message in event.get("Records", []):
-            try:
-                body = json.loads(message.get("body") or "{}")
-            except ValueError:
-                continue
-            for record in body.get("Records", []) if isinstance(body, dict) else []:
-                try:
-                    self._mirror_record(s3, resources, record)
-                except Exception:  # persistence is a convenience; the pipeline goes on
-                    _log.exception("could not mirror %s into %s", record, self.data.path)
-
-    def _mirror_record(self, s3: Any, resources: Resources, record: dict[str, Any]) -> None:
-        entity = record.get("s3", {}).get("object", {})
-        key = unquote_plus(str(entity.get("key", "")))
-        name = str(record.get("eventName", ""))
-        if not key.startswith(UPLOADS_PREFIX):
-            return
-        if name.startswith("ObjectCreated:"):
-            etag = str(entity.get("eTag") or "")
-            if etag and self._mirrored_etags.get(key) == etag:
-                return  # the interactive lane handed a batch key to the bulk lane: mirrored already
-            try:
-                stored = s3.get_object(Bucket=resources.originals_bucket, Key=key)
-            except s3.exceptions.NoSuchKey:
-                return
-            self.data.mirror(key, stored["Body"].read(), stored.get("ContentType"))
-            self._mirrored_etags[key] = etag
-        elif name.startswith("ObjectRemoved:"):
-            quarantined = QUARANTINE_PREFIX + key[len(UPLOADS_PREFIX) :]
-            try:
-                s3.head_object(Bucket=resources.originals_bucket, Key=quarantined)
-                return  # ingest's own move to quarantine: keep the file, so it is rejected again on restore
-            except s3.exceptions.ClientError:
-                pass
-            self.data.forget(key)
-            self._mirrored_etags.pop(key, None)
+        return self.ingest_app(LANE_INTERACTIVE).service.open_batch(tenant, batch_id, expected)
 
     def _fill(self) -> None:
-        """Restore the data directory's originals, or seed the samples on a first start."""
-        mirrored = self.data.originals() if self.options.persist else []
-        if mirrored:
-            for tenant, batch_id, expected in self.data.batches():
+        """Seed the samples on the first start of a data directory (or import one of the older layout)."""
+        legacy = self.data.legacy_originals() if self.options.persist else []
+        if legacy:
+            for tenant, batch_id, expected in self.data.legacy_batches():
                 try:
                     self.open_batch(tenant, batch_id, expected)
                 except Exception:
                     _log.exception("could not declare batch %s/%s again", tenant, batch_id)
-            for original in mirrored:
+            for original in legacy:
                 self.put_original(original.key, original.file.read_bytes(), original.content_type)
-            self.restored = len(mirrored)
+            self.data.remove_legacy()
             self.echo(
-                f"restoring {len(mirrored)} original(s) from {self.data.path}: the pipeline rebuilds the rest"
+                f"imported {len(legacy)} original(s) of an older data directory: "
+                "the pipeline rebuilds the rest"
             )
         elif self.options.seed and not self.data.seeded:
             for sample in samples():
@@ -635,3 +678,16 @@ class DevStack:
                 return True
             time.sleep(0.2)
         return False
+
+
+class _RecordingForwarder:
+    """The ingest app's forwarder, remembering which messages it handed to the bulk lane."""
+
+    def __init__(self, forwarder: Any) -> None:
+        self.forwarder = forwarder
+        self.ids: set[str] = set()
+
+    def forward(self, bodies: Mapping[str, str]) -> set[str]:
+        failed: set[str] = self.forwarder.forward(bodies)
+        self.ids.update(message_id for message_id in bodies if message_id not in failed)
+        return failed
