@@ -40,8 +40,8 @@ from infra.edge import (
     EDGE_FUNCTION_MAX_BYTES,
     EDGE_FUNCTION_SOURCE,
     EDGE_RESPONSE_FUNCTION_SOURCE,
-    edge_settings,
 )
+from infra.edge_settings import EdgeSettings
 from infra.metadata import Metadata
 from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
 from infra.runtime import LambdaRuntime
@@ -100,9 +100,16 @@ class Delivery(Construct):
             "EdgeKeys",
             key_value_store_name=config.physical_name(EDGE_KEY_VALUE_STORE),
             comment="Signing policy, presets and active signing keys read by the viewer-request function",
-            # The non-secret settings are loaded when the store is created; the signing keys are copied in
-            # from the secret after deployment, so they never appear in a template or an asset.
-            source=cloudfront.ImportSource.from_inline(edge_settings(config)),
+        )
+        # No ImportSource (CloudFormation applies it only when the store is created): the settings and
+        # the secret's keys are written on every deploy, the keys never appearing in a template.
+        self.edge_settings = EdgeSettings(
+            self,
+            "EdgeSettings",
+            config=config,
+            runtime=runtime,
+            store=self.key_value_store,
+            signing_keys=self.signing_keys,
         )
 
         self.function = self._resize_function(runtime, storage, metadata)
@@ -225,6 +232,8 @@ class Delivery(Construct):
             log_file_prefix=CLOUDFRONT_LOGS_PREFIX,
             web_acl_id=self.web_acl_arn,
         )
+        # The distribution goes live with the edge store already filled.
+        self.distribution.node.add_dependency(self.edge_settings.resource)
         self._acknowledge()
 
     @property

@@ -15,7 +15,7 @@ from infra.edge import (
     EDGE_FUNCTION_MAX_BYTES,
     EDGE_FUNCTION_SOURCE,
     EDGE_RESPONSE_FUNCTION_SOURCE,
-    edge_settings,
+    edge_settings_items,
 )
 from tests.infra.cfn import by_path, only, props, ref_id, resources
 from tests.infra.conftest import REPO_ROOT
@@ -201,9 +201,9 @@ def test_key_value_store_keys_are_the_ones_the_edge_function_reads() -> None:
     # Given the keys the viewer-request function looks up in its KeyValueStore
     source = EDGE_FUNCTION_SOURCE.read_text(encoding="utf-8")
     read = set(re.findall(r"\bkv\('([^']+)'\)", source))
-    # Then they are the shared constants, and the stack seeds the non-secret ones from the stage
+    # Then they are the shared constants, and the stack writes the non-secret ones from the stage
     assert read == {EDGE_KVS_SIGNING_KEYS, EDGE_KVS_PRESETS, EDGE_KVS_SIGNING_POLICY}
-    items = {i["key"]: i["value"] for i in json.loads(edge_settings(DEV))["data"]}
+    items = edge_settings_items(DEV)
     assert items == {EDGE_KVS_PRESETS: DEV.presets_json, EDGE_KVS_SIGNING_POLICY: DEV.signing_policy}
     assert EDGE_KVS_SIGNING_KEYS not in items  # secrets never go into a template or an asset
     # The viewer-response function reads the presets only
