@@ -1,7 +1,7 @@
 """The `imgpipe` command.
 
-`inspect` and `render` need no stack. `dev` runs the local stack; `upload`, `url`, `status`, `redrive`
-and `export` talk to a stack: the local one by default (found through the state file in the data
+`inspect` and `render` need no stack. `dev` runs the local stack; `upload`, `url`, `status`, `redrive`,
+`export` and `keys` talk to a stack: the local one by default (found through the state file in the data
 directory, `--data DIR` or `$IMGPIPE_DATA`, default `.imgpipe/`), or a deployed one given its outputs
 (`--stack-outputs FILE`, as `cdk deploy --outputs-file FILE` writes them) and the shell's AWS credentials.
 """
@@ -189,6 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_target_options(export_cmd)
     export_cmd.set_defaults(run=_stack_command("export"))
+
+    keys_cmd = commands.add_parser(
+        "keys", help="URL-signing keys: list, add or retire (the secret and the edge store together)"
+    )
+    keys_actions = keys_cmd.add_subparsers(dest="keys_action", required=True)
+    keys_list = keys_actions.add_parser("list", help="key ids and fingerprints (the first one signs)")
+    keys_add = keys_actions.add_parser("add", help="generate a key and add it after the others")
+    keys_retire = keys_actions.add_parser("retire", help="remove a key (never the last one)")
+    keys_retire.add_argument("key_id", metavar="KEY_ID")
+    keys_sync = keys_actions.add_parser(
+        "sync", help="deployed: copy the secret's keys to the edge store again (after a failed change)"
+    )
+    for action in (keys_list, keys_add):
+        action.add_argument("--show", action="store_true", help="print the secrets too")
+    for action in (keys_list, keys_add, keys_retire, keys_sync):
+        _add_target_options(action)
+    keys_cmd.set_defaults(run=_stack_command("keys"))
     return parser
 
 

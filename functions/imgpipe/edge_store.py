@@ -51,7 +51,7 @@ def _json(document: Mapping[str, str]) -> str:
 
 def presets_value(presets: Mapping[str, str]) -> str:
     """The `presets` item: the same text as the functions' IMGPIPE_PRESETS (sorted, compact)."""
-    return json.dumps(dict(presets), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(dict(presets), sort_keys=True, separators=(",", ":"))
 
 
 def signing_keys_value(document: Mapping[str, str]) -> str:
@@ -186,7 +186,7 @@ def write_items(
     *,
     attempts: int = 6,
     backoff_s: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> WriteResult:
     """Put and delete in one conditional UpdateKeys, reading the ETag again after a conflict.
 
@@ -204,7 +204,7 @@ def write_items(
         except StoreConflict:
             if attempt == attempts:
                 raise
-            sleep(backoff_s * 2 ** (attempt - 1))
+            (sleep or time.sleep)(backoff_s * 2 ** (attempt - 1))
             continue
         return WriteResult(puts=tuple(sorted(puts)), deletes=deletes, attempts=attempt, state=written)
     raise AssertionError("unreachable")  # pragma: no cover

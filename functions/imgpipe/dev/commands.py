@@ -1,5 +1,6 @@
 """The `imgpipe` subcommands that run or talk to a stack (`dev`, `upload`, `url`, `status`, `redrive`,
-`export`). `imgpipe.cli` imports this module only for them, so `inspect` and `render` need no stack code.
+`export`, `keys`). `imgpipe.cli` imports this module only for them, so `inspect` and `render` need no
+stack code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ from imgpipe.dev.apiclient import (
     wait_for_batch,
 )
 from imgpipe.dev.datadir import default_data_dir
+from imgpipe.dev.keys import (
+    DeployedKeyRing,
+    KeyChangeIncomplete,
+    KeyRing,
+    LocalKeyRing,
+    add_key,
+    describe,
+    retire_key,
+)
 from imgpipe.dev.ops import Target, TargetError, deployed_target, local_target
 from imgpipe.dev.stack import AlreadyRunning, DevOptions, DevStack, PortInUse, load_local_config
 from imgpipe.dev.urls import build_url, join_query
@@ -390,4 +400,46 @@ def export(args: argparse.Namespace) -> int:
         f"{export.get('skipped')} skipped, {_megabytes(output.stat().st_size)}",
         file=sys.stderr,
     )
+    return 0
+
+
+# keys
+
+
+def _key_ring(args: argparse.Namespace) -> KeyRing:
+    if args.stack_outputs:
+        return DeployedKeyRing.from_outputs(Path(args.stack_outputs))
+    return LocalKeyRing(_data_dir(args))
+
+
+def keys(args: argparse.Namespace) -> int:
+    try:
+        ring = _key_ring(args)
+        action = args.keys_action
+        if action == "list":
+            for view in describe(ring.read()):
+                print(view.line(args.show))
+        elif action == "add":
+            added = add_key(ring)
+            print(added.line(args.show))
+            print(
+                f"added {added.key_id} to the {ring.description}; signatures made with it are accepted "
+                "now (the resize function sees it within 5 minutes). Signers that take the first key keep "
+                f"the old one until it is retired; `imgpipe keys list --show` prints the new secret.",
+                file=sys.stderr,
+            )
+        elif action == "retire":
+            remaining = retire_key(ring, args.key_id)
+            print(
+                f"retired {args.key_id} from the {ring.description}; URLs signed with it are refused "
+                f"from now on. {next(iter(remaining))} signs new URLs.",
+                file=sys.stderr,
+            )
+        elif action == "sync":
+            if not isinstance(ring, DeployedKeyRing):
+                return _fail("keys sync is for a deployed stack (--stack-outputs FILE)", EXIT_USAGE)
+            ring.sync()
+            print(f"the edge store holds the secret's keys again ({ring.description})", file=sys.stderr)
+    except (TargetError, KeyChangeIncomplete) as error:
+        return _fail(str(error), EXIT_FAILED if isinstance(error, KeyChangeIncomplete) else EXIT_UNAVAILABLE)
     return 0
