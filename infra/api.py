@@ -32,9 +32,13 @@ from infra.delivery import API_VERSION
 from infra.events import Events
 from infra.metadata import Metadata
 from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
+from infra.removal import stage_removal_policy
 from infra.runtime import LambdaRuntime, log_retention
 from infra.sizing import API_HANDLER, API_MEMORY_MB, API_TIMEOUT_SECONDS
 from infra.storage import Storage
+
+# Paths under /v1 that need no API key (and no token): the handler serves them to anyone.
+KEYLESS_PATHS = ("health", "openapi.json", "docs")
 
 
 class Api(Construct):
@@ -82,7 +86,7 @@ class Api(Construct):
             self,
             "AccessLogs",
             retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+            removal_policy=stage_removal_policy(config),
         )
         self.rest_api = apigateway.LambdaRestApi(
             self,
@@ -93,7 +97,14 @@ class Api(Construct):
             proxy=False,
             # CloudFront is the edge; an edge-optimised endpoint would put a second one in front.
             endpoint_types=[apigateway.EndpointType.REGIONAL],
-            cloud_watch_role=False,
+            # The stage's access logs need API Gateway's account-wide CloudWatch Logs role (its account
+            # settings): without one the stage fails to create in a fresh account. Created here unless
+            # the stage says the account has one; kept when the stack goes, since other APIs of the
+            # account and region may write through it by then.
+            cloud_watch_role=not config.api.account_has_cloud_watch_role,
+            cloud_watch_role_removal_policy=None
+            if config.api.account_has_cloud_watch_role
+            else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             deploy_options=apigateway.StageOptions(
                 stage_name=config.stage,
                 tracing_enabled=config.features.tracing,
@@ -134,6 +145,22 @@ class Api(Construct):
             request_validator=method_options.request_validator,
         )
         version.add_proxy(any_method=True, default_method_options=method_options)
+        # Documented as keyless (docs/api.md): liveness and the API's own description. ANY, so that the
+        # handler answers other methods with 405 and Allow, as it does on every route.
+        for path in KEYLESS_PATHS:
+            keyless = version.add_resource(path).add_method(
+                "ANY",
+                api_key_required=False,
+                authorization_type=apigateway.AuthorizationType.NONE,
+                request_validator=method_options.request_validator,
+            )
+            for rule in ("APIG4", "COG4"):
+                acknowledge(
+                    keyless,
+                    rule,
+                    f"/v1/{path} is public by design (docs/api.md): it reads no tenant data, and the "
+                    "handler answers it without a key or token.",
+                )
 
         self.usage_plans: dict[str, apigateway.UsagePlan] = {}
         for name, plan in config.api.plans.items():
@@ -220,9 +247,20 @@ class Api(Construct):
         acknowledge(
             api,
             "APIG6",
-            "Execution logging needs the account-wide API Gateway CloudWatch role, which one stack should "
-            "not take over; JSON access logs and the function's own logs record every request.",
+            "Execution logs go to a log group API Gateway creates outside the stack "
+            "(API-Gateway-Execution-Logs_{api}/{stage}) with no retention and never deleted; the stage's "
+            "JSON access logs (through the account's CloudWatch role, which the stack sets unless "
+            "api.accountHasCloudWatchRole) and the function's own logs record every request.",
         )
+        role = api.node.try_find_child("CloudWatchRole")
+        if role is not None:
+            acknowledge(
+                role,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-wide logging role: the AWS-managed policy is the one API Gateway "
+                "documents for it and changes with the service; it allows CloudWatch Logs writes only.",
+            )
         if not has_authorizer:
             acknowledge(
                 api,

@@ -8,8 +8,13 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import cdk_json_context, load_stage_config
-from infra.stack import ImgpipeStack, stack_name
+from infra.config import (
+    TARGET_PARTITIONS_CONTEXT_KEY,
+    cdk_json_context,
+    check_target_partitions,
+    load_stage_config,
+)
+from infra.stack import build_stage
 
 LAYER_BUILDER_CONTEXT_KEY = "layerBuilder"  # "pip" (default) or "docker"
 
@@ -20,12 +25,8 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         key: app.node.try_get_context(key) for key in ("stage", "stages", LAYER_BUILDER_CONTEXT_KEY)
     }
     config = load_stage_config(raw)
-    ImgpipeStack(
-        app,
-        stack_name(config),
-        config=config,
-        docker_layer=raw.get(LAYER_BUILDER_CONTEXT_KEY) == "docker",
-    )
+    check_target_partitions(app.node.try_get_context(TARGET_PARTITIONS_CONTEXT_KEY))
+    build_stage(app, config, docker_layer=raw.get(LAYER_BUILDER_CONTEXT_KEY) == "docker")
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged AwsSolutions finding fails the synth.
     # Acknowledgements are also written into each resource's template metadata, as an audit trail.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))

@@ -12,17 +12,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from imgpipe.core import DEFAULT_PRESETS, TransformSpec
 from infra.constants import (
+    ACCESS_LOGS_BUCKET,
     DEFAULT_BEDROCK_MODEL_ID,
+    ORIGINALS_BUCKET,
     PLAN_BURST_LIMIT,
     PLAN_ENTERPRISE,
     PLAN_FREE,
     PLAN_PRO,
     PLAN_RATE_LIMIT,
+    TRANSFORMED_BUCKET,
     UPLOADS_PREFIX,
 )
 
@@ -35,6 +46,28 @@ DEFAULT_STAGE = "dev"
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+
+# The partitions where every service the stack uses exists: CloudFront with CloudFront Functions, their
+# KeyValueStore and origin access control (not in aws-cn, aws-us-gov or the isolated partitions), Lambda
+# Function URLs, SQS, DynamoDB, EventBridge, API Gateway, SNS, KMS, Secrets Manager, CloudWatch, X-Ray.
+SUPPORTED_PARTITIONS = frozenset({"aws"})
+# The regions of those partitions (a stage may pin one); new regions are added here deliberately.
+SUPPORTED_REGIONS = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1", "mx-central-1",
+        "sa-east-1", "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1",
+        "eu-south-2", "eu-north-1", "il-central-1", "me-south-1", "me-central-1", "af-south-1",
+        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2", "ap-northeast-1", "ap-northeast-2",
+        "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-7",
+    }
+)  # fmt: skip
+LONGEST_REGION = max(sorted(SUPPORTED_REGIONS), key=len)
+TARGET_PARTITIONS_CONTEXT_KEY = "@aws-cdk/core:target-partitions"
+# S3's limit on a bucket name, and the buckets the stack names (`bucket_name`).
+BUCKET_NAME_MAX_LENGTH = 63
+BUCKETS = (ORIGINALS_BUCKET, TRANSFORMED_BUCKET, ACCESS_LOGS_BUCKET)
+ACCOUNT_ID_LENGTH = 12
 
 SigningPolicy = Literal["required", "presets-unsigned", "off"]
 _FORMAT = "(avif|webp|jpeg|png|gif)"
@@ -135,6 +168,9 @@ class ApiConfig(_Model):
     cognito_user_pool_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:cognito-idp:")
     # The token claim that names the caller's tenant when the Cognito authoriser is used.
     tenant_claim: str | None = Field(default=None, min_length=1)
+    # API Gateway writes the stage's access logs through one role per account and region (its account
+    # settings). The stack sets it, unless this says the account already has one that others rely on.
+    account_has_cloud_watch_role: StrictBool = False
 
     @field_validator("plans")
     @classmethod
@@ -186,7 +222,7 @@ class FeaturesConfig(_Model):
 class StageConfig(_Model):
     stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
     account: str | None = Field(default=None, pattern=r"^\d{12}$")
-    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    region: str | None = None
     # Production keeps data on stack deletion and turns on termination protection.
     production: bool = False
     presets: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRESETS))
@@ -204,6 +240,34 @@ class StageConfig(_Model):
     lanes: LanesConfig = LanesConfig()
     api: ApiConfig = ApiConfig()
     features: FeaturesConfig = FeaturesConfig()
+    # The resize function's reserved concurrency: a flood of misses (random keys) can take no more than
+    # this from the account, and always gets it (docs/deploy.md, "Flood guard"). None: unreserved.
+    resize_reserved_concurrency: Annotated[int, Field(ge=1, le=900)] | None = 50
+
+    @field_validator("region")
+    @classmethod
+    def _region_is_supported(cls, region: str | None) -> str | None:
+        if region is not None and region not in SUPPORTED_REGIONS:
+            raise ValueError(
+                f"region {region!r} is not one where every service of the stack exists "
+                f"(partitions {sorted(SUPPORTED_PARTITIONS)}); known: {sorted(SUPPORTED_REGIONS)}"
+            )
+        return region
+
+    @model_validator(mode="after")
+    def _bucket_names_fit(self) -> StageConfig:
+        # Checked for the region the stage pins, or for the longest one it could be deployed to.
+        region = self.region or LONGEST_REGION
+        account = "0" * ACCOUNT_ID_LENGTH
+        name = max((bucket_name(b, self.stage, account, region) for b in BUCKETS), key=len)
+        if len(name) > BUCKET_NAME_MAX_LENGTH:
+            room = BUCKET_NAME_MAX_LENGTH - (len(name) - len(self.stage))
+            raise ValueError(
+                f"bucket name {name!r} would be {len(name)} characters in {region} (S3 allows "
+                f"{BUCKET_NAME_MAX_LENGTH}): use a stage name of at most {room} characters"
+                + ("" if self.region else ", or pin a shorter region")
+            )
+        return self
 
     @field_validator("presets")
     @classmethod
@@ -250,6 +314,27 @@ class StageConfig(_Model):
         return f"{logical}-{self.stage}"
 
 
+def bucket_name(logical: str, stage: str, account: str, region: str) -> str:
+    """Bucket names are global: the stage, account and region make them unique and predictable."""
+    return f"{logical}-{stage}-{account}-{region}"
+
+
+def check_target_partitions(partitions: object) -> None:
+    """`@aws-cdk/core:target-partitions` may name only partitions where the whole stack can exist."""
+    if partitions is None:
+        return
+    if isinstance(partitions, str):
+        partitions = json.loads(partitions) if partitions.startswith("[") else [partitions]
+    if not isinstance(partitions, list) or not partitions:
+        raise ConfigError(f"{TARGET_PARTITIONS_CONTEXT_KEY} must be a list of partitions")
+    unsupported = sorted(set(map(str, partitions)) - SUPPORTED_PARTITIONS)
+    if unsupported:
+        raise ConfigError(
+            f"cdk.json {TARGET_PARTITIONS_CONTEXT_KEY} names {unsupported}: CloudFront Functions, their "
+            f"KeyValueStore or origin access control do not exist there; use {sorted(SUPPORTED_PARTITIONS)}"
+        )
+
+
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     """The `context` block of cdk.json, as the CDK CLI would pass it (for synths without the CLI)."""
     context: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("context", {})
@@ -272,10 +357,13 @@ def load_stage_config(context: Mapping[str, Any]) -> StageConfig:
 
 
 __all__ = [
+    "BUCKETS",
     "ConfigError",
     "LaneConfig",
     "PlanConfig",
     "StageConfig",
+    "bucket_name",
     "cdk_json_context",
+    "check_target_partitions",
     "load_stage_config",
 ]

@@ -11,6 +11,11 @@ from typing import Final
 SERVICE_NAME: Final = "imgpipe"
 # CloudWatch namespace of the EMF metrics every function publishes.
 METRICS_NAMESPACE: Final = "imgpipe"
+# Ingest's per-record counts (EMF, dimension service=imgpipe): SQS messages received, and those answered
+# back as `batchItemFailures` for a retry, which Lambda counts as a successful invocation. The stack's
+# failure-rate alarm divides the second by the first.
+METRIC_INGEST_MESSAGES: Final = "messages"
+METRIC_INGEST_FAILED: Final = "failed"
 
 # Object keys in the originals bucket.
 UPLOADS_PREFIX: Final = "uploads/"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
@@ -44,6 +44,7 @@ from infra.edge import (
 from infra.edge_settings import EdgeSettings
 from infra.metadata import Metadata
 from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
+from infra.removal import stage_removal_policy
 from infra.runtime import LambdaRuntime
 from infra.sizing import (
     ORIGIN_READ_TIMEOUT_SECONDS,
@@ -58,6 +59,11 @@ API_VERSION = "v1"  # the API's path prefix, routed by its own cache behaviour
 FAILOVER_STATUS_CODES = (403, 404)
 VARIANT_TTL = Duration.days(365)
 CORS_MAX_AGE = Duration.minutes(10)
+
+
+def edge_function_name(config: StageConfig, event: str) -> str:
+    """A CloudFront Function's name, which its CloudWatch metrics are published under."""
+    return f"imgpipe-{config.stage}-{event}"
 
 
 class Delivery(Construct):
@@ -86,7 +92,7 @@ class Delivery(Construct):
                 password_length=64,
                 exclude_punctuation=True,
             ),
-            removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+            removal_policy=stage_removal_policy(config),
         )
         acknowledge(
             self.signing_keys,
@@ -125,6 +131,9 @@ class Delivery(Construct):
             "ViewerResponse",
             "viewer-response",
             "Adds Vary: Accept when the image format was negotiated",
+        )
+        self.edge_function_names = tuple(
+            edge_function_name(config, event) for event in ("viewer-request", "viewer-response")
         )
 
         shield_region = config.features.origin_shield_region  # None: no Origin Shield
@@ -281,6 +290,8 @@ class Delivery(Construct):
             memory_mb=RESIZE_MEMORY_MB,
             timeout=Duration.seconds(RESIZE_TIMEOUT_SECONDS),
             description="Renders a variant on a cache miss, stores it under its canonical key and returns it",
+            # Flood guard: misses on random keys can take this much of the account, and no more.
+            reserved_concurrency=config.resize_reserved_concurrency,
             environment={
                 ENV_ORIGINALS_BUCKET: originals.bucket_name,
                 ENV_TRANSFORMED_BUCKET: transformed.bucket_name,
@@ -342,7 +353,7 @@ class Delivery(Construct):
         return cloudfront.Function(
             self,
             construct_id,
-            function_name=f"imgpipe-{self.config.stage}-{event}",
+            function_name=edge_function_name(self.config, event),
             comment=comment,
             code=cloudfront.FunctionCode.from_file(file_path=str(source)),
             runtime=cloudfront.FunctionRuntime.JS_2_0,

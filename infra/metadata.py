@@ -6,7 +6,6 @@ global secondary indexes, each projecting everything because every query returns
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
@@ -18,6 +17,7 @@ from infra.constants import (
     TABLE_SORT_KEY,
     TTL_ATTRIBUTE,
 )
+from infra.removal import stage_removal_policy
 
 
 def _string(name: str) -> dynamodb.Attribute:
@@ -40,7 +40,7 @@ class Metadata(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=config.production,
-            removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+            removal_policy=stage_removal_policy(config),
         )
         for index in IMAGES_TABLE_INDEXES:
             self.table.add_global_secondary_index(

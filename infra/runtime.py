@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -24,6 +24,7 @@ from infra.bundle import FUNCTIONS_DIR, bundle_function_code
 from infra.config import StageConfig
 from infra.constants import METRICS_NAMESPACE, SERVICE_NAME
 from infra.nag import acknowledge
+from infra.removal import stage_removal_policy
 from layers.build import build_layer
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -97,7 +98,7 @@ class LambdaRuntime(Construct):
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="imgpipe third-party dependencies (Pillow, pillow-heif, numpy, pydantic, Powertools)",
-            removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+            removal_policy=stage_removal_policy(config),
         )
 
     def function(
@@ -111,6 +112,7 @@ class LambdaRuntime(Construct):
         timeout: Duration,
         environment: Mapping[str, str],
         description: str,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         """A function with its own role and log group; callers grant it exactly what it touches."""
         config = self.config
@@ -120,7 +122,7 @@ class LambdaRuntime(Construct):
             f"{construct_id}Logs",
             log_group_name=f"/aws/lambda/{function_name}",
             retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+            removal_policy=stage_removal_policy(config),
         )
         role = iam.Role(
             scope,
@@ -153,6 +155,7 @@ class LambdaRuntime(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE if config.features.tracing else lambda_.Tracing.DISABLED,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         acknowledge(
             function,

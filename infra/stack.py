@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Environment, Stack, Tags
+from aws_cdk import CfnOutput, CfnResource, Environment, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.api import Api
@@ -13,14 +15,77 @@ from infra.constants import SERVICE_NAME
 from infra.delivery import Delivery
 from infra.events import Events
 from infra.metadata import Metadata
-from infra.monitoring import Monitoring
+from infra.monitoring import CLOUDFRONT_METRICS_REGION, EdgeMonitoringStack, Monitoring
 from infra.pipeline import Pipeline
-from infra.runtime import LambdaRuntime
+from infra.removal import stage_removal_policy
+from infra.runtime import LambdaRuntime, log_retention
 from infra.storage import Storage
 
 
 def stack_name(config: StageConfig) -> str:
     return f"{SERVICE_NAME}-{config.stage}"
+
+
+def edge_monitoring_stack_name(config: StageConfig) -> str:
+    return f"{SERVICE_NAME}-{config.stage}-edge-monitoring"
+
+
+def needs_edge_monitoring_stack(config: StageConfig) -> bool:
+    """CloudFront's metrics are in us-east-1 only: a stage pinned elsewhere alarms on them from there."""
+    return config.region is not None and config.region != CLOUDFRONT_METRICS_REGION
+
+
+def build_stage(scope: Construct, config: StageConfig, *, docker_layer: bool = False) -> ImgpipeStack:
+    """The stage's stack and, when it is outside us-east-1, the small us-east-1 stack of its edge alarms."""
+    separate_edge = needs_edge_monitoring_stack(config)
+    stack = ImgpipeStack(
+        scope,
+        stack_name(config),
+        config=config,
+        docker_layer=docker_layer,
+        cross_region_references=separate_edge,
+    )
+    if separate_edge:
+        edge = EdgeMonitoringStack(
+            scope,
+            edge_monitoring_stack_name(config),
+            config=config,
+            distribution_id=stack.delivery.distribution.distribution_id,
+            edge_functions=stack.delivery.edge_function_names,
+            env=Environment(account=config.account, region=CLOUDFRONT_METRICS_REGION),
+            cross_region_references=True,
+            description=f"imgpipe ({config.stage}): CloudFront alarms, in the region of CloudFront's metrics",
+            termination_protection=config.production,
+        )
+        Tags.of(edge).add("project", SERVICE_NAME)
+        Tags.of(edge).add("stage", config.stage)
+        give_helper_functions_log_groups(edge, config)
+    return stack
+
+
+def give_helper_functions_log_groups(stack: Stack, config: StageConfig) -> None:
+    """CDK's own deploy-time functions (bucket notifications, auto-delete, providers) log to a group that
+    CloudWatch creates on first write and never expires; give each one a group with the stage's
+    retention instead, as every imgpipe function has."""
+    for construct in stack.node.find_all():
+        if not isinstance(construct, CfnResource) or construct.cfn_resource_type != "AWS::Lambda::Function":
+            continue
+        if isinstance(construct, lambda_.CfnFunction) and construct.logging_config is not None:
+            continue  # an imgpipe function: its own log group is set already
+        parent = construct.node.scope
+        assert isinstance(parent, Construct)
+        log_group = logs.LogGroup(
+            parent,
+            f"{construct.node.id}Logs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=stage_removal_policy(config),
+        )
+        if isinstance(construct, lambda_.CfnFunction):
+            construct.logging_config = lambda_.CfnFunction.LoggingConfigProperty(
+                log_group=log_group.log_group_name
+            )
+        else:
+            construct.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
 
 
 class ImgpipeStack(Stack):
@@ -93,9 +158,13 @@ class ImgpipeStack(Stack):
                 "Resize": self.delivery.function,
                 "Api": self.api.function,
             },
-            distribution=self.delivery.distribution,
+            resize=self.delivery.function,
+            rest_api=self.api.rest_api,
+            distribution_id=self.delivery.distribution.distribution_id,
+            edge_functions=self.delivery.edge_function_names,
         )
         self._outputs()
+        give_helper_functions_log_groups(self, config)
 
     def _outputs(self) -> None:
         """What `imgpipe` (CLI) and the README's first-upload steps read after `cdk deploy`."""

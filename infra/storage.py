@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.config import bucket_name as stage_bucket_name
 from infra.constants import (
     ACCESS_LOGS_BUCKET,
     ORIGINALS_BUCKET,
@@ -23,14 +24,16 @@ from infra.constants import (
     UPLOADS_PREFIX,
 )
 from infra.nag import acknowledge
+from infra.removal import stage_removal_policy
 
 CLOUDFRONT_LOGS_PREFIX = "cloudfront/"
 ABORT_INCOMPLETE_UPLOADS = Duration.days(1)
 
 
 def bucket_name(logical: str, config: StageConfig) -> str:
-    """Bucket names are global: the stage, account and region make them unique and predictable."""
-    return f"{logical}-{config.stage}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+    """The stage's name for a bucket in the account and region it is deployed to (`StageConfig` has
+    checked that it fits S3's 63 characters in the longest region the stage can be deployed to)."""
+    return stage_bucket_name(logical, config.stage, Aws.ACCOUNT_ID, Aws.REGION)
 
 
 def _private_bucket(scope: Construct, construct_id: str, *, config: StageConfig, **props: Any) -> s3.Bucket:
@@ -42,7 +45,7 @@ def _private_bucket(scope: Construct, construct_id: str, *, config: StageConfig,
         encryption=s3.BucketEncryption.S3_MANAGED,
         enforce_ssl=True,
         minimum_tls_version=1.2,
-        removal_policy=RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY,
+        removal_policy=stage_removal_policy(config),
         # Only non-production stacks empty their buckets on deletion; production keeps everything.
         auto_delete_objects=not config.production,
         **props,

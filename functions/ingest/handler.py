@@ -35,6 +35,7 @@ from imgpipe.plans import quota_limits
 from imgpipe.ports import MessageForwarder
 from imgpipe.tagging import CircuitBreaker, OfflineTagger, ResilientTagger, Tagger
 from imgpipe.uploads import is_batch_key
+from infra.constants import METRIC_INGEST_FAILED, METRIC_INGEST_MESSAGES
 from ingest.service import IngestConfig, IngestService, Outcome, ScanPending
 from ingest.settings import IngestSettings
 
@@ -187,13 +188,13 @@ def _is_batch_message(record: Mapping[str, Any]) -> bool:
 
 # EMF metric names (namespace `imgpipe`, dimension `service=imgpipe`); the stack's dashboard reads
 # `processed`, `rejected` and `failed`.
-METRIC_MESSAGES = "messages"  # SQS messages received (per invocation)
+METRIC_MESSAGES = METRIC_INGEST_MESSAGES  # SQS messages received (per invocation); the alarm reads it
 METRIC_PROCESSED = "processed"  # images that became READY (rendered or linked to a duplicate)
 METRIC_DUPLICATES = "duplicates"  # of those, linked to an earlier upload with the same checksum
 METRIC_REJECTED = "rejected"  # quarantined uploads
 METRIC_DELETED = "deleted"  # records marked DELETED (deleted, replaced, gone before processing)
 METRIC_SKIPPED = "skipped"  # duplicate, redelivered or out-of-order events that changed nothing
-METRIC_FAILED = "failed"  # messages reported back to SQS for a retry
+METRIC_FAILED = METRIC_INGEST_FAILED  # messages reported back to SQS for a retry; the alarm reads it
 METRIC_FORWARDED = "forwarded"  # batch uploads handed from the interactive to the bulk lane
 METRIC_DURATION = "duration"  # ms per processed or rejected image
 METRIC_BYTES_IN = "bytes_in"  # source bytes read

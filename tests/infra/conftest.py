@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from tests.infra.variants import DEV_STACK, FULL_STACK
+from tests.infra.variants import DEV_STACK, EU_EDGE_STACK, EU_STACK, FULL_STACK
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the synthesised templates depend on. Directories are walked; caches and build output are skipped.
@@ -51,6 +51,10 @@ class Assembly:
     directory: Path
     seconds: float
     _templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, Any]:
+        manifest: dict[str, Any] = json.loads((self.directory / "manifest.json").read_text(encoding="utf-8"))
+        return manifest
 
     def template(self, stack: str) -> dict[str, Any]:
         if stack not in self._templates:
@@ -138,3 +142,14 @@ def dev(assembly: Assembly) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def full(assembly: Assembly) -> dict[str, Any]:
     return assembly.template(FULL_STACK)
+
+
+@pytest.fixture(scope="session")
+def euwest(assembly: Assembly) -> dict[str, Any]:
+    """A stage pinned to eu-west-1 (its CloudFront alarms are in `euwest_edge`)."""
+    return assembly.template(EU_STACK)
+
+
+@pytest.fixture(scope="session")
+def euwest_edge(assembly: Assembly) -> dict[str, Any]:
+    return assembly.template(EU_EDGE_STACK)

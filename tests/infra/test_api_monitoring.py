@@ -10,20 +10,30 @@ from infra import constants
 from infra.bundle import FUNCTIONS_DIR
 from infra.config import cdk_json_context, load_stage_config
 from tests.infra.cfn import by_path, only, props, ref_id, resources
-from tests.infra.variants import USER_POOL_ARN
+from tests.infra.conftest import Assembly
+from tests.infra.variants import EU_EDGE_STACK, EU_STACK, USER_POOL_ARN
 
 Template = dict[str, Any]
 DEV = load_stage_config(cdk_json_context())
 LANES = ("Interactive", "Bulk")
 
 
-def test_every_api_method_requires_an_api_key(dev: Template) -> None:
+def _path_part(template: Template, method: dict[str, Any]) -> str:
+    resource_id = ref_id(props(method)["ResourceId"])
+    return str(props(template["Resources"][resource_id])["PathPart"]) if resource_id else ""
+
+
+def test_every_api_method_requires_an_api_key_but_the_keyless_ones(dev: Template) -> None:
     methods = resources(dev, "AWS::ApiGateway::Method")
-    assert len(methods) == 2  # /v1 and /v1/{proxy+}
+    # /v1, /v1/{proxy+}, and the three documented as keyless (docs/api.md)
+    keyless = {"health", "openapi.json", "docs"}
+    assert len(methods) == 2 + len(keyless)
     for method in methods.values():
-        assert props(method)["ApiKeyRequired"] is True
+        part = _path_part(dev, method)
+        assert props(method)["ApiKeyRequired"] is (part not in keyless), part
         assert props(method)["HttpMethod"] == "ANY"
         assert props(method)["Integration"]["Type"] == "AWS_PROXY"
+    assert {_path_part(dev, m) for m in methods.values()} >= keyless
 
 
 def test_usage_plans_carry_rate_burst_and_monthly_quota(dev: Template) -> None:
@@ -52,6 +62,11 @@ def test_cognito_authoriser_is_optional(dev: Template, full: Template) -> None:
     assert props(authorizer)["Type"] == "COGNITO_USER_POOLS"
     assert props(authorizer)["ProviderARNs"] == [USER_POOL_ARN]
     for method in resources(full, "AWS::ApiGateway::Method").values():
+        if _path_part(full, method) in ("health", "openapi.json", "docs"):
+            # Public by design: neither key nor token
+            assert props(method)["AuthorizationType"] == "NONE"
+            assert props(method)["ApiKeyRequired"] is False
+            continue
         assert props(method)["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert ref_id(props(method)["AuthorizerId"]) == authorizer_id
         assert props(method)["ApiKeyRequired"] is True
@@ -133,8 +148,9 @@ def test_every_alarm_notifies_the_encrypted_topic(dev: Template) -> None:
     assert key["EnableKeyRotation"] is True
     assert "cloudwatch.amazonaws.com" in str(key["KeyPolicy"])
     alarms = _alarms(dev)
-    # 2 dead-letter queues, 2 oldest-message, the ingest error rate, 4 throttles, the CloudFront 5xx rate
-    assert len(alarms) == 10
+    # 2 dead-letter queues, 2 oldest-message, ingest's record failure and error rates, 4 throttles, API
+    # 5xx, resize 5xx; at the edge the CloudFront 5xx rate and 3 per CloudFront Function
+    assert len(alarms) == 2 + 2 + 2 + 4 + 2 + 1 + 2 * 3
     for alarm in alarms.values():
         assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -183,3 +199,107 @@ def test_api_settings_accept_the_environment_the_stack_sets(dev: Template, full:
             n: (p.rate_limit, p.burst_limit) for n, p in plans.items()
         }
     assert _api_environment(full)[constants.ENV_DELIVERY_BASE_URL] == "https://img.example.com"
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["Id"]: m for m in alarm.get("Metrics", [])}
+
+
+def test_ingest_record_failures_alarm_from_ingests_own_metric(dev: Template) -> None:
+    # ingest answers batchItemFailures, which Lambda counts as success: the rate is of its own counts
+    alarm = _alarms(dev)["imgpipe-dev-IngestRecordFailureRate"]
+    metrics = _alarm_metrics(alarm)
+    expression = next(m["Expression"] for m in metrics.values() if "Expression" in m)
+    assert expression == "IF(messages > 0, 100 * FILL(failed, 0) / messages, 0)"
+    for metric_id, name in (("messages", constants.METRIC_INGEST_MESSAGES),
+                            ("failed", constants.METRIC_INGEST_FAILED)):  # fmt: skip
+        stat = metrics[metric_id]["MetricStat"]
+        assert stat["Metric"]["Namespace"] == constants.METRICS_NAMESPACE
+        assert stat["Metric"]["MetricName"] == name
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": constants.SERVICE_NAME}]
+        assert stat["Stat"] == "Sum"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (10, "GreaterThanThreshold")
+
+
+def test_the_ingest_handler_publishes_the_metrics_the_alarm_reads() -> None:
+    from ingest import handler  # noqa: PLC0415 (the function's code, imported as Lambda does)
+
+    assert handler.METRIC_MESSAGES == constants.METRIC_INGEST_MESSAGES
+    assert handler.METRIC_FAILED == constants.METRIC_INGEST_FAILED
+
+
+def test_api_5xx_alarms(dev: Template) -> None:
+    alarm = _alarms(dev)["imgpipe-dev-Api5xxRate"]
+    _, rest_api = only(dev, "AWS::ApiGateway::RestApi")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/ApiGateway", "5XXError", "Average"
+    )  # fmt: skip
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions["ApiName"] == props(rest_api)["Name"]
+    assert dimensions["Stage"] == DEV.stage or ref_id(dimensions["Stage"])
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0.05, "GreaterThanThreshold")
+
+
+def test_resize_error_responses_alarm_from_its_function_url_metrics(dev: Template) -> None:
+    alarm = _alarms(dev)["imgpipe-dev-Resize5xxRate"]
+    resize_id, _ = by_path(dev, "AWS::Lambda::Function", "/Delivery/Resize/")
+    metrics = _alarm_metrics(alarm)
+    assert next(m["Expression"] for m in metrics.values() if "Expression" in m) == (
+        "IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)"
+    )
+    for metric_id, name in (("requests", "UrlRequestCount"), ("errors", "Url5xxCount")):
+        metric = metrics[metric_id]["MetricStat"]["Metric"]
+        assert (metric["Namespace"], metric["MetricName"]) == ("AWS/Lambda", name)
+        assert ref_id(metric["Dimensions"][0]["Value"]) == resize_id
+
+
+def _edge_alarms(template: Template, stage: str) -> dict[str, dict[str, Any]]:
+    return {
+        name.removeprefix(f"imgpipe-{stage}-"): alarm
+        for name, alarm in _alarms(template).items()
+        if "Cloudfront" in name or "Viewer" in name
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "full"])
+def test_cloudfront_function_failures_alarm(dev: Template, full: Template, stack: str) -> None:
+    template = {"dev": dev, "full": full}[stack]
+    alarms = _edge_alarms(template, stack)
+    names = {props(f)["Name"] for f in resources(template, "AWS::CloudFront::Function").values()}
+    assert names == {f"imgpipe-{stack}-viewer-request", f"imgpipe-{stack}-viewer-response"}
+    for function in ("ViewerRequest", "ViewerResponse"):
+        for failure in ("ExecutionErrors", "ValidationErrors", "Throttles"):
+            alarm = alarms[f"{function}{failure}"]
+            assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/CloudFront", f"Function{failure}")
+            dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            assert dimensions["Region"] == "Global" and dimensions["FunctionName"] in names
+            assert (alarm["Threshold"], alarm["Statistic"]) == (0, "Sum")
+
+
+def test_outside_us_east_1_the_edge_alarms_live_in_a_us_east_1_stack_of_their_own(
+    assembly: Assembly, euwest: Template, euwest_edge: Template
+) -> None:
+    # Given a stage pinned to eu-west-1, where CloudFront publishes no metric
+    manifest = assembly.manifest()
+    assert manifest["artifacts"][EU_STACK]["environment"].endswith("/eu-west-1")
+    assert manifest["artifacts"][EU_EDGE_STACK]["environment"].endswith("/us-east-1")
+    # Then the main stack has no CloudFront alarm, and the us-east-1 stack has them all
+    assert not _edge_alarms(euwest, "euwest")
+    edge = _edge_alarms(euwest_edge, "euwest")
+    assert set(edge) == {"Cloudfront5xxRate"} | {
+        f"{f}{kind}"
+        for f in ("ViewerRequest", "ViewerResponse")
+        for kind in ("ExecutionErrors", "ValidationErrors", "Throttles")
+    }
+    # And they notify a topic of their own region, with the same e-mail subscription
+    topic_id, _ = only(euwest_edge, "AWS::SNS::Topic")
+    for alarm in edge.values():
+        assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+        assert alarm.get("Condition") is None
+    subscription = props(only(euwest_edge, "AWS::SNS::Subscription")[1])
+    assert subscription["Endpoint"] == props(only(euwest, "AWS::SNS::Subscription")[1])["Endpoint"]
+    # And the distribution is the main stack's, read across regions
+    dimensions = {d["Name"]: d["Value"] for d in edge["Cloudfront5xxRate"]["Dimensions"]}
+    assert "Fn::GetAtt" in str(dimensions["DistributionId"]) or "resolve:ssm" in str(
+        dimensions["DistributionId"]
+    )

@@ -22,12 +22,18 @@ from infra.sizing import (
 )
 from tests.infra.cfn import as_list, by_path, only, path_of, props, ref_id, resources, statements
 from tests.infra.conftest import REPO_ROOT, Assembly
-from tests.infra.variants import DEV_STACK, FULL_STACK
+from tests.infra.variants import DEV_STACK, EU_STACK, FULL_STACK
 
 Template = dict[str, Any]
 CAPABILITIES = ("Storage", "Metadata", "Events", "Runtime", "Pipeline", "Delivery", "Api", "Monitoring")
 # Resources CDK itself puts at the stack root (singleton deploy-time helpers), not defined by the stack.
-CDK_SINGLETONS = ("BucketNotificationsHandler", "Custom::S3AutoDeleteObjectsCustomResourceProvider")
+CDK_SINGLETONS = (
+    "BucketNotificationsHandler",
+    "Custom::S3AutoDeleteObjectsCustomResourceProvider",
+    # Cross-region references (the euwest stage's CloudFront alarms in us-east-1)
+    "Custom::CrossRegionExportWriterCustomResourceProvider",
+    "ExportsWriter",
+)
 FUNCTIONS = {
     "/Pipeline/Interactive/Ingest/": (INGEST_HANDLER, INGEST_MEMORY_MB, 60),
     "/Pipeline/Bulk/Ingest/": (INGEST_HANDLER, INGEST_MEMORY_MB, 100),
@@ -39,7 +45,7 @@ DATA_SERVICES = ("s3", "dynamodb", "sqs", "events", "secretsmanager", "kms", "sn
 ACCEPTED_CFN_LINT = {"W3005"}  # "DependsOn already enforced by a GetAtt": CDK adds both on purpose
 
 
-@pytest.mark.parametrize("stack", [DEV_STACK, FULL_STACK])
+@pytest.mark.parametrize("stack", [DEV_STACK, FULL_STACK, EU_STACK])
 def test_stack_composes_capabilities_and_defines_no_resource_itself(assembly: Assembly, stack: str) -> None:
     for logical_id, resource in assembly.template(stack)["Resources"].items():
         if resource["Type"] == "AWS::CDK::Metadata":
@@ -153,7 +159,7 @@ app.synth()
 
 def test_cfn_lint_finds_no_errors_in_any_template(assembly: Assembly) -> None:
     templates = sorted(str(p) for p in assembly.directory.glob("*.template.json"))
-    assert len(templates) == 2
+    assert len(templates) == 4  # dev, full, euwest and euwest's us-east-1 edge monitoring
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
         capture_output=True,

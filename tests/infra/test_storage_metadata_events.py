@@ -92,10 +92,13 @@ def test_quarantine_is_never_readable_by_any_role(dev: Template) -> None:
 
 
 def test_production_keeps_data_and_development_cleans_up(dev: Template, full: Template) -> None:
+    # Kept on delete and replacement, but not when the first create fails (the retry would stop at
+    # "already exists" on the fixed name)
     for name in ("Originals", "Transformed"):
-        assert _bucket(full, name)[1]["DeletionPolicy"] == "Retain"
+        assert _bucket(full, name)[1]["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert _bucket(full, name)[1]["UpdateReplacePolicy"] == "Retain"
         assert _bucket(dev, name)[1]["DeletionPolicy"] == "Delete"
-    assert only(full, "AWS::DynamoDB::Table")[1]["DeletionPolicy"] == "Retain"
+    assert only(full, "AWS::DynamoDB::Table")[1]["DeletionPolicy"] == "RetainExceptOnCreate"
     assert props(only(full, "AWS::DynamoDB::Table")[1])["DeletionProtectionEnabled"] is True
     assert only(dev, "AWS::DynamoDB::Table")[1]["DeletionPolicy"] == "Delete"
     assert not resources(full, "Custom::S3AutoDeleteObjects")

@@ -1,5 +1,6 @@
-"""The stage settings the infra tests synthesise: cdk.json's `dev` as shipped, and `full` (production with
-every option on), both in one app so the whole suite costs one synthesis."""
+"""The stage settings the infra tests synthesise: cdk.json's `dev` as shipped, `full` (production with
+every option on, in us-east-1) and `euwest` (pinned outside us-east-1, so its CloudFront alarms go to a
+us-east-1 stack of their own), all in one app so the whole suite costs one synthesis."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from typing import Any
 
 DEV_STACK = "imgpipe-dev"
 FULL_STACK = "imgpipe-full"
+EU_STACK = "imgpipe-euwest"
+EU_EDGE_STACK = "imgpipe-euwest-edge-monitoring"
+EU_REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CERTIFICATE_ARN = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/11111111-2222-3333-4444-555555555555"
 USER_POOL_ARN = f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_example"
@@ -23,4 +27,12 @@ FULL: dict[str, Any] = {
         "tagger": "rekognition",
     },
     "api": {"cognitoUserPoolArn": USER_POOL_ARN},
+}
+
+EU: dict[str, Any] = {
+    "account": ACCOUNT,
+    "region": EU_REGION,
+    "alarmEmail": "ops@example.com",
+    "api": {"accountHasCloudWatchRole": True},
+    "resizeReservedConcurrency": None,
 }
