@@ -8,23 +8,33 @@ resolved to a tenant, and `api.service.ApiService` does the work. Every error le
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import datetime
 from functools import cache
 from http import HTTPStatus
+from pathlib import Path as FilePath
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import boto3  # type: ignore[import-untyped]
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import openapi as powertools_openapi
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config  # type: ignore[import-untyped]
 
+from api.bodies import check_json_body, header
 from api.models import (
     BatchOut,
     BatchRequest,
@@ -59,6 +69,12 @@ _SECURITY_SCHEMES: dict[str, Any] = {"apiKey": APIKey(name=API_KEY_HEADER, in_=A
 # Per route, not global, so that the document says truthfully that health needs no key.
 _API_KEY: list[dict[str, list[str]]] = [{"apiKey": []}]
 
+# Routes whose body is JSON: read within limits (api.bodies) before Powertools parses it without any.
+_JSON_BODY_ROUTES = frozenset({("POST", "/v1/uploads"), ("POST", "/v1/batches")})
+# Powertools adds these for its own validation bodies; every error here is a Problem instead, and its
+# `ValidationError` requires a `msg` it does not define, which makes a document invalid.
+_POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ResponseValidationError", "ValidationError")
+
 app = APIGatewayRestResolver(enable_validation=True)
 app.configure_openapi(
     title=API_TITLE,
@@ -66,8 +82,6 @@ app.configure_openapi(
     description=API_DESCRIPTION,
     security_schemes=_SECURITY_SCHEMES,
 )
-# Swagger UI with its assets inlined from Powertools (no CDN), the document embedded.
-app.enable_swagger(path=DOCS_PATH, title=API_TITLE, version=API_VERSION, description=API_DESCRIPTION)
 
 
 def _responses(success: int, *statuses: int, public: bool = False) -> dict[int, Any]:
@@ -161,6 +175,54 @@ def _caller() -> Tenant:
     return tenant
 
 
+def _declared_query_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """422 for a query parameter the route does not declare: a misspelt `limt=5` would otherwise be
+    ignored in silence, as a misspelt body field would be without `extra="forbid"`."""
+    route = app.context.get("_route")
+    declared = {param.alias for param in route.dependant.query_params} if route is not None else set()
+    multi = app.current_event.multi_value_query_string_parameters or {}
+    sent = set(multi) | set(app.current_event.query_string_parameters or {})
+    if sent - declared:
+        raise ApiProblem(
+            422,
+            "invalid-request",
+            "the query has a parameter this route does not take",
+            errors=[{"loc": "query", "type": "extra_forbidden"}],
+        )
+    # Every parameter here is a single value; API Gateway would hand over the last of several silently.
+    repeated = sorted(name for name, values in multi.items() if len(values) > 1)
+    if repeated:
+        raise ApiProblem(
+            422,
+            "invalid-request",
+            "a query parameter is given more than once",
+            errors=[{"loc": f"query.{name}", "type": "repeated"} for name in repeated],
+        )
+    return next_middleware(app)
+
+
+app.use(middlewares=[_declared_query_only])
+
+
+# Path parameters arrive as the client sent them, percent-encoded (a REST API does not decode `path`), so
+# their limits are checked on the decoded value here rather than by Powertools on the encoded one: the
+# document's `maxLength` is about the value, which is what a client (and schemathesis) measures.
+MAX_PATH_ID = 128
+PathId = Annotated[str, Path(json_schema_extra={"minLength": 1, "maxLength": MAX_PATH_ID})]
+
+
+def _decoded(name: str, raw: str) -> str:
+    value = unquote(raw)
+    if len(value) > MAX_PATH_ID:
+        raise ApiProblem(
+            422,
+            "invalid-request",
+            "the request does not match the schema",
+            errors=[{"loc": f"path.{name}", "type": "string_too_long"}],
+        )
+    return value
+
+
 # Routes
 
 
@@ -174,19 +236,59 @@ def health() -> Health:
     return Health(version=API_VERSION)
 
 
+def _server_url() -> str:
+    """Where clients call `/v1`: the delivery URL (CloudFront, or the local stack's port), whose `/v1/*`
+    reaches this function. Not the API Gateway stage: its `/{stage}/v1` path is not what users call,
+    and under `imgpipe dev` nothing answers it."""
+    return service().settings.delivery_base_url or "/"
+
+
 @cache
-def _openapi_document() -> str:
-    return app.get_openapi_json_schema(
+def _openapi_document(server_url: str) -> str:
+    schema = app.get_openapi_schema(
         title=API_TITLE,
         version=API_VERSION,
         description=API_DESCRIPTION,
         security_schemes=_SECURITY_SCHEMES,
+        servers=[Server(url=server_url)],
     )
+    document: dict[str, Any] = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    powertools_refs = {f"#/components/schemas/{name}" for name in _POWERTOOLS_VALIDATION_SCHEMAS}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            for status, response in list(responses.items()):
+                # The 422 Powertools adds to a route without one of ours (health: no input to be invalid).
+                refs = {media.get("schema", {}).get("$ref") for media in response.get("content", {}).values()}
+                if refs & powertools_refs:
+                    del responses[status]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in _POWERTOOLS_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    return json.dumps(document, indent=2)
 
 
 @app.get(OPENAPI_PATH, include_in_schema=False)
 def openapi() -> Response[str]:
-    return Response(status_code=200, content_type="application/json", body=_openapi_document())
+    return Response(status_code=200, content_type="application/json", body=_openapi_document(_server_url()))
+
+
+@cache
+def _swagger_assets() -> tuple[str, str]:
+    folder = FilePath(powertools_openapi.__file__).parent / "swagger_ui"
+    script = (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    style = (folder / "swagger-ui.min.css").read_text(encoding="utf-8")
+    return script, style
+
+
+@app.get(DOCS_PATH, include_in_schema=False)
+def docs() -> Response[str]:
+    """Swagger UI with its assets inlined from Powertools (no CDN) and the served document embedded, so
+    "Try it out" sends requests to the same server URL the document names."""
+    script, style = _swagger_assets()
+    spec = _openapi_document(_server_url()).replace("</", "<\\/")  # no `</script>` inside the page
+    page = generate_swagger_html(spec, script, style, "", None)
+    return Response(status_code=200, content_type="text/html", body=page)
 
 
 @app.post(
@@ -194,7 +296,7 @@ def openapi() -> Response[str]:
     summary="Presigned POST for one upload",
     tags=["uploads"],
     status_code=201,
-    responses=_responses(201, 404, 413, 415, 422),
+    responses=_responses(201, 400, 404, 413, 415, 422),
     security=_API_KEY,
 )
 def create_upload(request: Annotated[UploadRequest, Body()]) -> UploadResponse:
@@ -234,9 +336,9 @@ def list_images(
     responses=_responses(200, 404, 422),
     security=_API_KEY,
 )
-def get_image(image_id: Annotated[str, Path(max_length=128)]) -> ImageOut:
+def get_image(image_id: PathId) -> ImageOut:
     tenant = _caller()
-    return service().get_image(tenant, image_id)
+    return service().get_image(tenant, _decoded("image_id", image_id))
 
 
 @app.delete(
@@ -247,9 +349,9 @@ def get_image(image_id: Annotated[str, Path(max_length=128)]) -> ImageOut:
     responses=_responses(202, 404, 422),
     security=_API_KEY,
 )
-def delete_image(image_id: Annotated[str, Path(max_length=128)]) -> DeleteResponse:
+def delete_image(image_id: PathId) -> DeleteResponse:
     tenant = _caller()
-    return service().delete_image(tenant, image_id)
+    return service().delete_image(tenant, _decoded("image_id", image_id))
 
 
 @app.post(
@@ -257,7 +359,7 @@ def delete_image(image_id: Annotated[str, Path(max_length=128)]) -> DeleteRespon
     summary="Create a batch",
     tags=["batches"],
     status_code=201,
-    responses=_responses(201, 409, 422),
+    responses=_responses(201, 400, 409, 413, 415, 422),
     security=_API_KEY,
 )
 def create_batch(request: Annotated[BatchRequest | None, Body()] = None) -> BatchOut:
@@ -273,9 +375,9 @@ def create_batch(request: Annotated[BatchRequest | None, Body()] = None) -> Batc
     responses=_responses(200, 404, 422),
     security=_API_KEY,
 )
-def get_batch(batch_id: Annotated[str, Path(max_length=128)]) -> BatchOut:
+def get_batch(batch_id: PathId) -> BatchOut:
     tenant = _caller()
-    return service().get_batch(tenant, batch_id)
+    return service().get_batch(tenant, _decoded("batch_id", batch_id))
 
 
 @app.post(
@@ -286,9 +388,9 @@ def get_batch(batch_id: Annotated[str, Path(max_length=128)]) -> BatchOut:
     responses=_responses(201, 404, 409, 413, 422),
     security=_API_KEY,
 )
-def export_batch(batch_id: Annotated[str, Path(max_length=128)]) -> ExportOut:
+def export_batch(batch_id: PathId) -> ExportOut:
     tenant = _caller()
-    export = service().export_batch(tenant, batch_id)
+    export = service().export_batch(tenant, _decoded("batch_id", batch_id))
     metrics.add_metric(name="ExportFiles", unit=MetricUnit.Count, value=export.files)
     metrics.add_metric(name="ExportBytes", unit=MetricUnit.Bytes, value=export.bytes)
     return export
@@ -321,6 +423,11 @@ def _invalid(error: RequestValidationError) -> Response[str]:
     return _problem_response(422, body)
 
 
+def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
+    # api.bodies refuses these first; this stays so that no path to a 500 is left.
+    return _problem_response(415, problem(415, "unsupported-media-type", "send the body as application/json"))
+
+
 def _no_route(_: NotFoundError) -> Response[str]:
     event = app.current_event
     allowed = next(
@@ -341,6 +448,7 @@ def _unexpected(_: Exception) -> Response[str]:
 # Registered by call, not as decorators: Powertools' decorator is untyped and would erase these signatures.
 app.exception_handler(ApiProblem)(_api_problem)
 app.exception_handler(RequestValidationError)(_invalid)
+app.exception_handler(RequestUnsupportedContentType)(_not_json)
 app.exception_handler(NotFoundError)(_no_route)
 app.exception_handler(Exception)(_unexpected)
 
@@ -349,4 +457,34 @@ app.exception_handler(Exception)(_unexpected)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refusal = _unreadable_body(event)
+    if refusal is not None:
+        return refusal
     return app.resolve(event, context)
+
+
+def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The proxy response refusing a JSON route's body that is not small UTF-8 JSON, or None to go on.
+
+    Before the resolver, because Powertools' validation parses the body first and lets `RecursionError`,
+    the int-string limit's `ValueError` and `UnicodeDecodeError` escape as 500s.
+    """
+    path = str(event.get("path") or "")
+    if (str(event.get("httpMethod") or ""), path) not in _JSON_BODY_ROUTES:
+        return None
+    body = event.get("body")
+    try:
+        check_json_body(
+            header(event.get("headers"), "content-type"),
+            body if isinstance(body, str) else None,
+            base64_encoded=bool(event.get("isBase64Encoded")),
+        )
+    except ApiProblem as error:
+        metrics.add_metric(name=f"Api{error.status}", unit=MetricUnit.Count, value=1)
+        return {
+            "statusCode": error.status,
+            "multiValueHeaders": {"Content-Type": [PROBLEM_JSON]},
+            "body": error.body(path).model_dump_json(exclude_none=True),
+            "isBase64Encoded": False,
+        }
+    return None

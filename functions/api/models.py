@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,13 +22,21 @@ UploadType = Literal[
     "image/heif",
     "image/tiff",
 ]
+UPLOAD_TYPES: tuple[str, ...] = get_args(UploadType)
 # The engine refuses sources over 50 MiB (imgpipe.core.Limits): a larger upload could only be quarantined.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# A media type as RFC 9110 spells one (`type/subtype`, no parameters).
+MEDIA_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$"
 
 
 class _Request(BaseModel):
     # A misspelt field is a client bug worth a 422, not something to ignore silently.
     model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    loc: str = Field(description="where: `body.size`, `query.limit`, `path.image_id`")
+    type: str = Field(description="what kind, as pydantic names it: `missing`, `too_long`, ...")
 
 
 class Problem(BaseModel):
@@ -39,7 +47,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
-    errors: list[dict[str, str]] | None = Field(
+    errors: list[FieldError] | None = Field(
         default=None, description="validation errors: where (`loc`) and what kind (`type`), never values"
     )
 
@@ -54,12 +62,18 @@ class Health(BaseModel):
 
 class UploadRequest(_Request):
     filename: str = Field(min_length=1, max_length=200, description="the file's name; kept in the object key")
-    content_type: UploadType
-    size: int | None = Field(
+    # The document lists what is accepted (`enum`, `maximum`); the model takes any media type and any size
+    # so that the service can answer what docs/api.md promises: 415 `unsupported-type` for a type not
+    # accepted, 413 `too-large` for a size over the maximum, instead of a generic 422.
+    content_type: str = Field(
+        pattern=MEDIA_TYPE_PATTERN,
+        json_schema_extra={"enum": list(UPLOAD_TYPES)},
+        description="one of the accepted image types (others: 415 `unsupported-type`)",
+    )
+    size: Annotated[int, Field(ge=1, json_schema_extra={"maximum": MAX_UPLOAD_BYTES})] | None = Field(
         default=None,
-        ge=1,
-        le=MAX_UPLOAD_BYTES,
-        description="exact size in bytes if known; otherwise the configured maximum bounds the upload",
+        description="exact size in bytes if known (over the maximum: 413 `too-large`); otherwise the "
+        "configured maximum bounds the upload",
     )
     batch_id: BatchId | None = Field(default=None, description="an existing batch of the caller's")
 

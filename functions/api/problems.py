@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from http import HTTPStatus
 
-from api.models import Problem
+from api.models import FieldError, Problem
 from imgpipe.delivery import PROBLEM_TYPE_PREFIX
 
 PROBLEM_JSON = "application/problem+json"
@@ -16,16 +16,23 @@ PROBLEM_JSON = "application/problem+json"
 
 class ApiProblem(Exception):
     def __init__(
-        self, status: int, code: str, detail: str, *, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.headers = dict(headers or {})
+        self.errors = errors
 
     def body(self, instance: str | None = None) -> Problem:
-        return problem(self.status, self.code, self.detail, instance=instance)
+        return problem(self.status, self.code, self.detail, instance=instance, errors=self.errors)
 
 
 def problem(
@@ -42,7 +49,7 @@ def problem(
         status=status,
         detail=detail,
         instance=instance,
-        errors=errors,
+        errors=[FieldError.model_validate(error) for error in errors] if errors is not None else None,
     )
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+from api.bodies import parse_json
 from api.models import (
     BatchOut,
     BatchRequest,
@@ -325,7 +326,10 @@ class ApiService:
         # cursor cannot reach another tenant. Checking it still turns a mixed-up cursor into a clear 400.
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
-            document = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            # A cursor is a flat object: api.bodies bounds the nesting, so no cursor reaches recursion.
+            document = parse_json(
+                base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8"), max_depth=1
+            )
         except (ValueError, binascii.Error, UnicodeError):
             raise _problem_for_cursor() from None
         if not isinstance(document, dict):

@@ -165,21 +165,29 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
         headers["content-type"] = environ["CONTENT_TYPE"]
     # API Gateway reports the key's id; here the key value is its own id (seeded so in `api_stack`).
     api_key = headers.get("x-api-key")
-    query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    query = dict(pairs)
     try:
         body: str | None = raw_body.decode("utf-8") if raw_body else None
         encoded = False
     except UnicodeDecodeError:
         body, encoded = base64.b64encode(raw_body).decode("ascii"), True
+    # A REST API passes the path as the client sent it, still percent-encoded (PATH_INFO is decoded).
+    raw_path = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").split("?", 1)[0]
     event = rest_event(
         environ["REQUEST_METHOD"],
-        environ.get("PATH_INFO") or "/",
+        raw_path or environ.get("PATH_INFO") or "/",
         body=body,
         query=query or None,
         api_key_id=api_key,
         headers=headers,
         base64_body=encoded,
     )
+    if pairs:  # every value of a repeated parameter, as API Gateway lists them
+        multi: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi.setdefault(name, []).append(value)
+        event["multiValueQueryStringParameters"] = multi
     reply = invoke(event)
     status = HTTPStatus(reply.status)
     start_response(f"{status.value} {status.phrase}", list(reply.headers.items()))

@@ -45,6 +45,11 @@ class DevRequestHandler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._serve("PUT")
 
+    def do_PATCH(self) -> None:
+        # API Gateway passes PATCH on (ANY) and the API answers it 405 with Allow; without this method the
+        # stdlib would answer an HTML 501 itself.
+        self._serve("PATCH")
+
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 

@@ -19,7 +19,9 @@ UPLOAD = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 1000}
 def test_plans_match_the_usage_plans_the_stack_deploys() -> None:
     # Given the stack's default usage plans (infra/config.py) and the API's plan table
     deployed = ApiConfig().plans
-    plans = ApiSettings(originals_bucket="o" * 3, transformed_bucket="t" * 3, images_table="i" * 3).plans
+    plans = ApiSettings.model_validate(
+        {"originals_bucket": "o" * 3, "transformed_bucket": "t" * 3, "images_table": "i" * 3}
+    ).plans
     # Then the names and the rate and burst agree, so the in-handler limiter enforces the same numbers
     assert set(plans) == set(deployed) == {"free", "pro", "enterprise"}
     for name, plan in plans.items():

@@ -79,11 +79,15 @@ def test_traversal_in_the_file_name_stays_inside_the_tenant(api: Api) -> None:
     assert ".." not in key and "globex" not in key
 
 
-def test_types_and_sizes_outside_the_schema_are_422(api: Api) -> None:
+def test_types_and_sizes_outside_the_accepted_ones_answer_as_documented(api: Api) -> None:
+    # Given a PDF, 60 MiB (the maximum is 50 MiB) and something that is no media type at all
     pdf = {"filename": "a.pdf", "content_type": "application/pdf"}
-    huge = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 50 * 1024 * 1024 + 1}
-    assert_problem(api.call("POST", "/v1/uploads", body=pdf), 422, "invalid-request")
-    assert_problem(api.call("POST", "/v1/uploads", body=huge), 422, "invalid-request")
+    huge = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 60 * 1024 * 1024}
+    nonsense = {"filename": "a.jpg", "content_type": "jpeg please"}
+    # Then the type is 415 `unsupported-type`, the size 413 `too-large` (docs/api.md), the rest 422
+    assert_problem(api.call("POST", "/v1/uploads", body=pdf), 415, "unsupported-type")
+    assert_problem(api.call("POST", "/v1/uploads", body=huge), 413, "too-large")
+    assert_problem(api.call("POST", "/v1/uploads", body=nonsense), 422, "invalid-request")
     assert api.signer.posts == []
 
 
