@@ -176,7 +176,12 @@ class Pipeline(Construct):
         )
         self.lanes = (self.interactive, self.bulk)
         self.functions = tuple(lane.function for lane in self.lanes)
-        self.bulk.queue.grant_send_messages(self.interactive.function)
+        # SendMessage only (grant_send_messages adds GetQueueAttributes and GetQueueUrl, never called).
+        interactive_role = self.interactive.function.role
+        assert interactive_role is not None
+        interactive_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.bulk.queue.queue_arn])
+        )
 
         # One notification for the whole upload area, to the interactive lane (LanesConfig: the routing is
         # fixed); its function forwards batch keys to the bulk queue (ENV_BULK_QUEUE_URL). A deleted
@@ -188,7 +193,7 @@ class Pipeline(Construct):
                 for event in NOTIFIED_EVENTS:
                     storage.originals.add_event_notification(event, destination, key_filter)
         for lane in self.lanes:
-            self._grant(lane.function, storage, metadata, events)
+            self._grant(lane.function, storage, metadata, events, malware_scan=config.features.malware_scan)
             self._grant_tagger(lane.function, config)
         self._acknowledge_notifications_handler()
 
@@ -218,7 +223,13 @@ class Pipeline(Construct):
             )
 
     def _grant(
-        self, function: lambda_.Function, storage: Storage, metadata: Metadata, events: Events
+        self,
+        function: lambda_.Function,
+        storage: Storage,
+        metadata: Metadata,
+        events: Events,
+        *,
+        malware_scan: bool,
     ) -> None:
         """Exactly the calls the ingest service makes; no `*` actions."""
         role = function.role
@@ -226,33 +237,39 @@ class Pipeline(Construct):
         originals, transformed, table = storage.originals, storage.transformed, metadata.table
         uploads = originals.arn_for_objects(f"{UPLOADS_PREFIX}*")
         quarantine = originals.arn_for_objects(f"{QUARANTINE_PREFIX}*")
+        # Exactly what tests/iam exercises (docs/deploy.md, "IAM"): each call's action on its resources.
         statements = [
-            # Read the upload (and its version), its malware-scan tag, and delete it once it is
+            # Read the upload (and its malware-scan tag when scanning is on), and delete it once it is
             # copied to quarantine.
             iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:DeleteObject"],
+                actions=[
+                    "s3:GetObject",
+                    "s3:DeleteObject",
+                    *(["s3:GetObjectTagging"] if malware_scan else []),
+                ],
                 resources=[uploads],
             ),
+            # The copy keeps the upload's tags (the scan result), which needs PutObjectTagging on the copy.
             iam.PolicyStatement(actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[quarantine]),
-            # A missing key answers 404 rather than 403 only with ListBucket.
+            # A missing upload answers 404 rather than 403 only with ListBucket, which S3 evaluates with
+            # the key as s3:prefix: limited to uploads/.
             iam.PolicyStatement(
-                actions=["s3:ListBucket"], resources=[originals.bucket_arn, transformed.bucket_arn]
+                actions=["s3:ListBucket"],
+                resources=[originals.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}},
             ),
+            # Listing an image's renditions to delete them.
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[transformed.bucket_arn]),
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 resources=[transformed.arn_for_objects("*")],
             ),
+            # Item writes on the table (indexes are never written directly); queries on the indexes.
             iam.PolicyStatement(
-                actions=[
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:DeleteItem",
-                    "dynamodb:Query",
-                    "dynamodb:ConditionCheckItem",
-                ],
-                resources=[table.table_arn, f"{table.table_arn}/index/*"],
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[table.table_arn],
             ),
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/*"]),
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[events.bus.event_bus_arn]),
         ]
         for statement in statements:
