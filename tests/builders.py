@@ -211,3 +211,38 @@ def animated_gif(frames: int, size: tuple[int, int] = (40, 30), duration: int = 
         )
         images.append(frame.convert("P", palette=Image.Palette.ADAPTIVE))
     return encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+
+
+# One 1x1 frame of colour 0: LZW minimum code size 2, then clear (4), index 0, end (5) in 3-bit codes.
+_GIF_PIXEL = bytes([2, 2, 0x44, 0x01, 0])
+
+
+def hand_gif(screen: tuple[int, int], frames: Sequence[tuple[int, int, int, int]], padding: int = 0) -> bytes:
+    """A GIF written byte by byte: a logical screen and one image descriptor (left, top, width, height) per
+    frame, each with the same tiny LZW data. The descriptors are what a hostile file can make up; the data
+    is never decoded when the limits refuse the file first. `padding` adds a comment of that many bytes,
+    to make a file honest about its size."""
+    body = bytearray(b"GIF89a" + struct.pack("<HHBBB", *screen, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff")
+    body += b"!\xff\x0bNETSCAPE2.0\x03\x01\0\0\0"
+    if padding:
+        body += b"!\xfe"
+        for start in range(0, padding, 255):
+            chunk = min(255, padding - start)
+            body += bytes([chunk]) + b"c" * chunk
+        body += b"\0"
+    for left, top, width, height in frames:
+        body += b"!\xf9\x04\x08\x0a\0\0\0"  # graphic control: 100 ms, restore to background
+        body += b"," + struct.pack("<HHHHB", left, top, width, height, 0) + _GIF_PIXEL
+    return bytes(body + b";")
+
+
+def hand_webp(canvas: tuple[int, int], frames: int) -> bytes:
+    """An animated (VP8X) WebP header with `frames` empty ANMF chunks: what its RIFF chunks claim, no
+    bitstream. libwebp would allocate the canvas the moment its animation decoder is created."""
+    width, height = canvas
+    vp8x = bytes([0x12, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunks = b"VP8X" + struct.pack("<I", len(vp8x)) + vp8x
+    chunks += b"ANIM" + struct.pack("<I", 6) + b"\0\0\0\0\0\0"
+    anmf = bytes(16)
+    chunks += (b"ANMF" + struct.pack("<I", len(anmf)) + anmf) * frames
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks

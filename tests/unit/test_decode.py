@@ -6,11 +6,19 @@ import io
 
 import pillow_heif
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile, WebPImagePlugin
 
 from imgpipe.core import Limits, Rejected, inspect
 from imgpipe.core.sniff import sniff
-from tests.builders import animated_gif, colour_card, encode, photo_like, png_header_only
+from tests.builders import (
+    animated_gif,
+    colour_card,
+    encode,
+    hand_gif,
+    hand_webp,
+    photo_like,
+    png_header_only,
+)
 
 
 def rejection(data: bytes, **kwargs: object) -> Rejected:
@@ -106,10 +114,108 @@ def test_too_many_frames_are_refused() -> None:
 
 
 def test_frames_times_pixels_are_budgeted() -> None:
-    # Given an animation within the frame count but over the frames × pixels budget
+    # Given an honest animation (a few hundred bytes for each frame) within the frame count but over the
+    # frames × pixels budget
     data = animated_gif(10, size=(100, 100))
-    # When inspected with a 50 000 pixel animation budget / Then it is a bomb
-    assert rejection(data, limits=Limits(max_animation_pixels=50_000)).reason == "bomb"
+    # When inspected with a 50 000 pixel animation budget / Then it is over the pixel limit, not a bomb
+    refused = rejection(data, limits=Limits(max_animation_pixels=50_000))
+    assert refused.reason == "pixel-limit" and "100,000 pixels" in refused.message
+
+
+# --- frames whose header is hostile: refused from the bytes, before a frame is decoded ----------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every frame Pillow is asked to decode (ImageFile.load allocates that canvas)."""
+    seen: list[tuple[int, int]] = []
+    original = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile) -> object:
+        seen.append(self.size)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    return seen
+
+
+def test_a_huge_later_gif_frame_is_a_bomb_without_decoding_anything(decodes: list[tuple[int, int]]) -> None:
+    # Given a GIF of a 1 × 1 screen and first frame, whose second frame declares 10 000 × 9 990 pixels
+    data = hand_gif((1, 1), [(0, 0, 1, 1), (0, 0, 10_000, 9_990)])
+    # When inspected
+    refused = rejection(data)
+    # Then it is a bomb named by its frame, and no frame at all was decoded
+    assert refused.reason == "bomb" and "frame 2: 10000x9990" in refused.message
+    assert decodes == []
+
+
+def test_a_later_frame_placed_far_out_grows_the_canvas_and_is_refused(decodes: list[tuple[int, int]]) -> None:
+    # Given a 100 × 100 GIF whose second frame is 1 × 1 but placed at (9000, 9000): Pillow grows the canvas
+    # of every later frame to 9001 × 9001 to hold it
+    data = hand_gif((100, 100), [(0, 0, 100, 100), (9_000, 9_000, 1, 1)])
+    # When inspected / Then the canvas is what is checked, and nothing was decoded
+    refused = rejection(data)
+    assert refused.reason == "bomb" and "9001x9001" in refused.message
+    assert decodes == []
+
+
+def test_an_honest_later_frame_over_a_lowered_limit_is_pixel_limit(decodes: list[tuple[int, int]]) -> None:
+    # Given a GIF with a 1 × 1 first frame and a 300 × 300 second one, in a file large enough to hold it
+    data = hand_gif((1, 1), [(0, 0, 1, 1), (0, 0, 300, 300)], padding=1_000)
+    # When inspected under a 50 000 pixel limit / Then it is pixel-limit, before any decode
+    assert rejection(data, limits=Limits(max_pixels=50_000)).reason == "pixel-limit"
+    assert decodes == []
+
+
+def test_the_animation_budget_counts_the_canvas_every_frame_is_decoded_onto(
+    decodes: list[tuple[int, int]],
+) -> None:
+    # Given 100 frames of 1 × 1 pixel, the second placed at (999, 999): the first frame is 1 × 1, but Pillow
+    # composites each of the other 99 onto a 1000 × 1000 canvas (99 million pixels decoded)
+    frames = [(0, 0, 1, 1), (999, 999, 1, 1)] + [(0, 0, 1, 1)] * 98
+    data = hand_gif((1, 1), frames)
+    # When inspected with a 10 million pixel animation budget
+    refused = rejection(data, limits=Limits(max_animation_pixels=10_000_000))
+    # Then the sum of the canvases is over it (100 × the first frame's size is not), before any decode
+    assert refused.reason == "bomb" and "99,000,001 pixels" in refused.message
+    assert decodes == []
+
+
+def test_too_many_gif_frames_are_counted_from_the_bytes(decodes: list[tuple[int, int]]) -> None:
+    data = hand_gif((10, 10), [(0, 0, 10, 10)] * 12)
+    assert rejection(data, limits=Limits(max_frames=10)).reason == "too-many-frames"
+    assert decodes == []
+
+
+def test_a_good_hand_written_gif_passes_with_every_frame_checked() -> None:
+    # Given a well-formed GIF whose (1 × 1) frames stay within its 20 × 10 screen
+    data = hand_gif((20, 10), [(0, 0, 1, 1), (5, 5, 1, 1), (19, 9, 1, 1)])
+    # When inspected / Then it is an ordinary 3-frame animation
+    info = inspect(data)
+    assert (info.width, info.height, info.frames, info.animated) == (20, 10, 3, True)
+
+
+def test_an_animated_webp_canvas_is_checked_before_libwebp_allocates_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the RIFF header of an animated WebP with a 8000 × 8000 canvas (64 MP: over the limit, under
+    # Pillow's own guard) and a file of a hundred bytes
+    created: list[int] = []
+    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", lambda data: created.append(len(data)))
+    data = hand_webp((8_000, 8_000), 2)
+    # When inspected / Then it is a bomb, and libwebp's animation decoder was never created
+    refused = rejection(data)
+    assert refused.reason == "bomb" and "8000x8000" in refused.message
+    assert created == []
+
+
+def test_webp_frames_are_counted_from_the_riff_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    created: list[int] = []
+    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", lambda data: created.append(len(data)))
+    data = hand_webp((1_000, 1_000), 12)
+    assert rejection(data, limits=Limits(max_frames=10)).reason == "too-many-frames"
+    assert rejection(data, limits=Limits(max_animation_pixels=10_000_000)).reason == "bomb"
+    assert created == []
 
 
 def test_oversized_files_are_refused_before_sniffing() -> None:
