@@ -60,7 +60,7 @@ class DevProcess:
 
 def start_dev(data_dir: Path, log: Path) -> DevProcess:
     (data_dir / "state.json").unlink(missing_ok=True)
-    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -128,7 +128,7 @@ def records_by_key(dev: DevProcess) -> dict[str, list[dict[str, Any]]]:
 
 
 def dead_letters(dev: DevProcess) -> int:
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [sys.executable, "-m", "imgpipe.cli", "status", "--json", "--data", str(dev.data_dir)],
         cwd=ROOT,
         capture_output=True,
