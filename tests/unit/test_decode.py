@@ -6,7 +6,7 @@ import io
 
 import pillow_heif
 import pytest
-from PIL import Image, ImageFile, WebPImagePlugin
+from PIL import Image, ImageFile
 
 from imgpipe.core import Limits, Rejected, inspect
 from imgpipe.core.sniff import sniff
@@ -201,7 +201,7 @@ def test_an_animated_webp_canvas_is_checked_before_libwebp_allocates_it(
     # Given the RIFF header of an animated WebP with a 8000 × 8000 canvas (64 MP: over the limit, under
     # Pillow's own guard) and a file of a hundred bytes
     created: list[int] = []
-    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", lambda data: created.append(len(data)))
+    monkeypatch.setattr("PIL._webp.WebPAnimDecoder", lambda data: created.append(len(data)))
     data = hand_webp((8_000, 8_000), 2)
     # When inspected / Then it is a bomb, and libwebp's animation decoder was never created
     refused = rejection(data)
@@ -211,7 +211,7 @@ def test_an_animated_webp_canvas_is_checked_before_libwebp_allocates_it(
 
 def test_webp_frames_are_counted_from_the_riff_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     created: list[int] = []
-    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", lambda data: created.append(len(data)))
+    monkeypatch.setattr("PIL._webp.WebPAnimDecoder", lambda data: created.append(len(data)))
     data = hand_webp((1_000, 1_000), 12)
     assert rejection(data, limits=Limits(max_frames=10)).reason == "too-many-frames"
     assert rejection(data, limits=Limits(max_animation_pixels=10_000_000)).reason == "bomb"
