@@ -32,6 +32,10 @@ EDGE_SETTINGS_HANDLER: Final = "edge_settings.handler.handler"
 EDGE_SETTINGS_MEMORY_MB: Final = 256
 # write_items' six tries with backoff take ~16 s at most; the rest is headroom for slow API answers.
 EDGE_SETTINGS_TIMEOUT_SECONDS: Final = 120
+# How long CloudFormation waits for an answer (its default is an hour). The function answers on every
+# path; this bounds the case where it cannot run at all, with room for Lambda's two retries of an
+# asynchronous invocation that crashed.
+RESPONSE_TIMEOUT_SECONDS: Final = 600
 RESOURCE_TYPE: Final = "Custom::EdgeSettings"
 KEY_VALUE_STORE_ACTIONS: Final = (
     "cloudfront-keyvaluestore:DescribeKeyValueStore",
@@ -80,6 +84,7 @@ class EdgeSettings(Construct):
             "Resource",
             service_token=self.function.function_arn,
             resource_type=RESOURCE_TYPE,
+            service_timeout=Duration.seconds(RESPONSE_TIMEOUT_SECONDS),
             properties={
                 "KeyValueStoreArn": store.key_value_store_arn,
                 "SigningKeysSecretArn": signing_keys.secret_arn,

@@ -10,7 +10,7 @@ from imgpipe.edge_store import EdgeLimitError, settings_hash
 from infra.config import StageConfig, cdk_json_context, load_stage_config
 from infra.constants import EDGE_KVS_PRESETS, EDGE_KVS_SIGNING_KEYS, EDGE_KVS_SIGNING_POLICY
 from infra.edge import edge_settings_items
-from infra.edge_settings import EDGE_SETTINGS_HANDLER, RESOURCE_TYPE
+from infra.edge_settings import EDGE_SETTINGS_HANDLER, RESOURCE_TYPE, RESPONSE_TIMEOUT_SECONDS
 from tests.infra.cfn import by_path, flatten, only, props, ref_id, resources
 
 Template = dict[str, Any]
@@ -45,6 +45,8 @@ def test_the_custom_resource_writes_the_stages_items_to_the_store(dev: Template)
     }
     assert EDGE_KVS_SIGNING_KEYS not in str(properties)
     assert properties["SettingsHash"] == settings_hash(properties["Items"])
+    # A function that cannot run holds the deploy for minutes, not CloudFormation's default hour
+    assert int(properties["ServiceTimeout"]) == RESPONSE_TIMEOUT_SECONDS
 
 
 def test_the_store_is_no_longer_seeded_at_creation_only(dev: Template) -> None:
