@@ -2,9 +2,9 @@
 
 moto 5 models the control plane only (`cloudfront` CreateKeyValueStore/DescribeKeyValueStore); the
 `cloudfront-keyvaluestore` API (the data plane: DescribeKeyValueStore with its ETag, UpdateKeys with
-If-Match) has no backend. `FakeKeyValueStore` answers that API at botocore's `before-send` hook, so a
-real boto3 client serialises, **signs** and parses every call as it would against AWS, and the
-adapter's error handling sees real `ClientError`s.
+If-Match, GetKey) has no backend. `FakeKeyValueStore` answers that API at botocore's `before-send`
+hook, so a real boto3 client serialises, **signs** and parses every call as it would against AWS, and
+the adapter's error handling sees real `ClientError`s.
 
 What it enforces, as AWS does: the request is signed with SigV4A (`AWS4-ECDSA-P256-SHA256`, which
 botocore can only produce with awscrt; plain SigV4 is refused), `If-Match` must be the current ETag
@@ -85,7 +85,15 @@ class FakeKeyValueStore:
         prefix = "/key-value-stores/"
         if not path.startswith(prefix):
             return self._error(404, "ResourceNotFoundException", path)
-        arn = path[len(prefix) :]
+        arn, _sep, key = path[len(prefix) :].partition("/keys/")
+        if key and request.method == "GET":
+            if arn != self.arn:
+                return self._error(404, "ResourceNotFoundException", f"no store {arn}")
+            self.calls.append(("GetKey", {"Key": key}))
+            if key not in self.items:
+                return self._error(404, "ResourceNotFoundException", f"no key {key!r}")
+            payload = {"Key": key, "Value": self.items[key], "ItemCount": len(self.items)}
+            return self._json(200, {**payload, "TotalSizeInBytes": self._size()}, {})
         writes = arn.endswith("/keys")
         arn = arn.removesuffix("/keys")
         if arn != self.arn:

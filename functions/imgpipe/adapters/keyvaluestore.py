@@ -53,6 +53,15 @@ class CloudFrontKeyValueStore:
                 raise StoreConflict(str(error)) from error
             raise
 
+    def get(self, key: str) -> str | None:
+        """One item's value, None when the store has no such key (`imgpipe keys list` compares it)."""
+        try:
+            return str(self._client.get_key(KvsARN=self.arn, Key=key)["Value"])
+        except self._client.exceptions.ClientError as error:
+            if _error_code(error) == "ResourceNotFoundException":
+                return None
+            raise
+
     def update_keys(self, etag: str, puts: Mapping[str, str], deletes: Collection[str]) -> StoreState:
         request: dict[str, Any] = {"KvsARN": self.arn, "IfMatch": etag}
         if puts:

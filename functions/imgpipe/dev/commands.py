@@ -417,8 +417,15 @@ def keys(args: argparse.Namespace) -> int:
         ring = _key_ring(args)
         action = args.keys_action
         if action == "list":
-            for view in describe(ring.read()):
+            document = ring.read()
+            for view in describe(document):
                 print(view.line(args.show))
+            if isinstance(ring, DeployedKeyRing) and not ring.edge_in_step(document):
+                print(
+                    "the edge store's keys differ from the secret's: run `imgpipe keys sync`",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
         elif action == "add":
             added = add_key(ring)
             print(added.line(args.show))

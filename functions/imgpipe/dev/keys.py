@@ -110,6 +110,12 @@ class DeployedKeyRing:
         self.secret.write(document)
         self.sync(document, changed_secret=True)
 
+    def edge_in_step(self, document: Mapping[str, str]) -> bool:
+        """Whether the store's `signing-keys` item is this document (what the edge verifies with)."""
+        if not isinstance(self.store, CloudFrontKeyValueStore):
+            return True
+        return self.store.get(EDGE_KVS_SIGNING_KEYS) == signing_keys_value(document)
+
     def sync(self, document: Mapping[str, str] | None = None, *, changed_secret: bool = False) -> None:
         """Write the secret's document to the edge store (what `cdk deploy` also does)."""
         document = self.read() if document is None else document

@@ -59,6 +59,16 @@ def test_list_shows_ids_and_fingerprints_but_no_secret(
     assert KEYS["k1"] in capsys.readouterr().out
 
 
+def test_list_fails_when_the_edge_copy_differs_from_the_secret(
+    store: FakeKeyValueStore, deployed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.items[EDGE_KVS_SIGNING_KEYS] = json.dumps({"k1": KEYS["k1"]})  # changed by hand, say
+    assert main(["keys", "list", "--stack-outputs", str(deployed)]) == 1
+    assert "differ from the secret's: run `imgpipe keys sync`" in capsys.readouterr().err
+    assert main(["keys", "sync", "--stack-outputs", str(deployed)]) == 0
+    assert main(["keys", "list", "--stack-outputs", str(deployed)]) == 0
+
+
 def test_add_puts_a_new_key_in_the_secret_and_the_edge_store(
     aws: Any, secret_arn: str, store: FakeKeyValueStore, deployed: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
