@@ -142,3 +142,15 @@ def test_the_lambda_entry_point_answers_through_the_response_url(
 def test_the_answer_goes_only_to_an_https_url() -> None:
     with pytest.raises(ValueError, match="https"):
         put_response("http://169.254.169.254/latest", b"{}")
+
+
+def test_the_handlers_own_clients_sign_and_write(aws: Any, store: FakeKeyValueStore, secret_arn: str) -> None:
+    # Given the clients the deployed function builds (boto3's session; the store's API needs SigV4A,
+    # which botocore makes only with awscrt: without it this raises MissingDependencyException)
+    aws.events.register("before-send.cloudfront-keyvaluestore", store._answer)
+    answers = Answers()
+    app = EdgeSettingsApp.from_session(aws)
+    app.respond = answers
+    app.handle(_event("Create", resource_properties(store.arn, secret_arn)))
+    assert answers.sent[0][1]["Status"] == "SUCCESS", answers.sent[0][1].get("Reason")
+    assert json.loads(store.items[EDGE_KVS_SIGNING_KEYS]) == KEYS
