@@ -71,6 +71,7 @@ from imgpipe.uploads import (
 from infra.constants import (
     MALWARE_SCAN_TAG,
     MEZZANINE_PREFIX,
+    QUARANTINE_IMAGE_METADATA,
     QUARANTINE_REASON_METADATA,
     STATUS_DELETED,
     STATUS_PROCESSING,
@@ -100,7 +101,6 @@ SCAN_CLEAN = "NO_THREATS_FOUND"
 SCAN_INFECTED = "THREATS_FOUND"
 SCAN_UNSUPPORTED = "UNSUPPORTED"
 SCAN_FAILED = ("ACCESS_DENIED", "FAILED")
-QUARANTINE_IMAGE_METADATA = "imgpipe-image-id"  # S3 user metadata: the record of a quarantined original
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
 Action = Literal[
