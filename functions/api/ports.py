@@ -71,6 +71,10 @@ class ApiRepository(Protocol):
 
     def get_batch(self, tenant: str, batch_id: str) -> BatchRecord | None: ...
 
+    def save_image(self, record: ImageRecord, *, expected_status: str) -> None:
+        """Write the record if the stored one still has `expected_status`; raises ConditionFailed."""
+        ...
+
     def create_batch(self, batch: BatchRecord) -> None:
         """Raises imgpipe.ports.ConditionFailed when the batch exists."""
         ...

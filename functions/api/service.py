@@ -18,6 +18,7 @@ import secrets
 import time
 import zipfile
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,10 +46,19 @@ from imgpipe.client import ImageUrls, SigningKeyMissingError
 from imgpipe.core import Rejected, render
 from imgpipe.naming import BatchNames, base_name
 from imgpipe.plans import plan_named
-from imgpipe.ports import ConditionFailed, ObjectNotFound, ObjectStore, ObjectTooLarge
-from imgpipe.records import BatchRecord, ImageRecord, Rendition, utc_now_text
+from imgpipe.ports import ConditionFailed, EventPublisher, ObjectNotFound, ObjectStore, ObjectTooLarge
+from imgpipe.records import BatchRecord, ImageDeleted, ImageRecord, Rendition, utc_now_text
 from imgpipe.uploads import InvalidUploadKey, UploadKey
-from infra.constants import BATCH_PATH_SEGMENT, EXPORTS_PREFIX, STATUS_DELETED, STATUS_READY, UPLOADS_PREFIX
+from infra.constants import (
+    BATCH_PATH_SEGMENT,
+    EXPORTS_PREFIX,
+    IMAGE_DELETED,
+    QUARANTINE_IMAGE_METADATA,
+    STATUS_DELETED,
+    STATUS_READY,
+    STATUS_REJECTED,
+    UPLOADS_PREFIX,
+)
 
 _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -91,6 +101,7 @@ class ApiService:
         originals: ObjectStore,
         signer: UploadSigner,
         exports: ExportStore,
+        publisher: EventPublisher | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         ticks: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -99,6 +110,8 @@ class ApiService:
         self.originals = originals
         self.signer = signer
         self.exports = exports
+        # The stage's event bus (`Image Deleted` of a rejected upload); None where the stage has none.
+        self.publisher = publisher
         self.clock = clock
         self.ticks = ticks
         self.limiter = RateLimiter()
@@ -344,10 +357,73 @@ class ApiService:
     def delete_image(self, tenant: Tenant, image_id: str) -> DeleteResponse:
         record = self._own_image(tenant, image_id)
         if record.status == STATUS_DELETED:
+            if record.quarantine_key is not None:  # a rejected upload deleted here: finish announcing it
+                self._announce_deleted(record)
             return DeleteResponse(image_id=record.image_id, status="DELETED")
+        if record.status == STATUS_REJECTED:
+            return self._delete_rejected(record)
         # Ingest's ObjectRemoved path deletes the renditions, marks the record and announces it.
         self.originals.delete(record.source_key)
         return DeleteResponse(image_id=record.image_id, status="DELETING")
+
+    def _delete_rejected(self, record: ImageRecord) -> DeleteResponse:
+        """A rejected upload is done here, not by ingest: its original was moved to `quarantine/`, so
+        deleting the upload key would remove nothing of it (and could remove a newer upload to that key),
+        and no S3 event of `quarantine/` reaches ingest. It has no renditions, and its batch counted it
+        and its quota was given back when it was rejected, so REJECTED → DELETED changes neither."""
+        quarantined = record.quarantine_key
+        if quarantined is not None:
+            try:
+                head = self.originals.head(quarantined)
+            except ObjectNotFound:
+                pass  # gone already (an earlier attempt, or the quarantine's expiry)
+            else:
+                # The same upload key rejected twice shares one quarantine key: only remove this image's.
+                owner = head.metadata.get(QUARANTINE_IMAGE_METADATA)
+                if owner in (None, record.image_id):
+                    self.originals.delete(quarantined)
+        now = utc_now_text(self.clock())
+        deleted = record.model_copy(
+            update={
+                "status": STATUS_DELETED,
+                "reason": "deleted",
+                "reason_message": None,
+                "renditions_deleted": 0,
+                "deleted_at": now,
+                "updated_at": now,
+            }
+        )
+        try:
+            self.repository.save_image(deleted, expected_status=STATUS_REJECTED)
+        except ConditionFailed:
+            latest = self.repository.get_image(record.image_id)
+            if latest is None or latest.status != STATUS_DELETED:
+                raise  # changed between read and write in a way a delete cannot follow: a 500, retry
+            deleted = latest
+        self._announce_deleted(deleted)
+        return DeleteResponse(image_id=deleted.image_id, status="DELETED")
+
+    def _announce_deleted(self, record: ImageRecord) -> None:
+        """`Image Deleted` once per record while nothing fails, as ingest announces: a failure before the
+        flag is saved means the next DELETE announces again (at least once), never that it is lost."""
+        if self.publisher is None or IMAGE_DELETED in record.announced:
+            return
+        self.publisher.publish(
+            [
+                ImageDeleted(
+                    image_id=record.image_id,
+                    tenant=record.tenant,
+                    source_key=record.source_key,
+                    batch_id=record.batch_id,
+                    cause="deleted",
+                    renditions_deleted=record.renditions_deleted or 0,
+                    deleted_at=record.deleted_at or record.updated_at,
+                )
+            ]
+        )
+        announced = record.model_copy(update={"announced": [*record.announced, IMAGE_DELETED]})
+        with suppress(ConditionFailed):
+            self.repository.save_image(announced, expected_status=STATUS_DELETED)
 
     # Batches
 

@@ -1,4 +1,4 @@
-// imgpipe viewer response (cloudfront-js-2.0, <= 10 KB). Python twin: imgpipe.delivery.negotiated_by_query
+// imgpipe viewer response (cloudfront-js-2.0, docs/delivery.md). Python twin: imgpipe.delivery.negotiated_by_query
 // and imgpipe.delivery.vary_with_accept. Adds `Vary: Accept` when the edge chose the format by Accept
 // (`fm` absent or `auto`, and no preset that fixes it): S3 cannot store Vary, so the transformed bucket's
 // answers lack it. The rule reads the viewer's query as viewer_request.js does (names and values
@@ -32,7 +32,11 @@ async function negotiated(r) {
   if (fm === undefined && got.preset !== undefined) {
     // The stage's presets; when the store cannot be read the defaults apply, and none of them fixes fm.
     var presets = null;
-    try { presets = JSON.parse(await kvs.get('presets')); } catch (e) { presets = null; }
+    try {
+      // The await stands alone: CloudFront refuses one inside call arguments (JSON.parse(await ...)).
+      var doc = await kvs.get('presets');
+      presets = JSON.parse(doc);
+    } catch (e) { presets = null; }
     if (presets && typeof presets == 'object' && Object.prototype.hasOwnProperty.call(presets, got.preset) &&
         typeof presets[got.preset] == 'string') fm = read(presets[got.preset]).fm;
   }
@@ -43,7 +47,9 @@ async function handler(event) {
   var res = event.response, v = res.headers.vary;
   if (STATUSES.indexOf(res.statusCode) < 0) return res;
   var have = v ? (v.multiValue || [v]).map((e) => e.value).filter((x) => x).join(', ') : '';
-  if (/(^|,)\s*(accept|\*)\s*(,|$)/i.test(have) || !(await negotiated(event.request))) return res;
+  if (/(^|,)\s*(accept|\*)\s*(,|$)/i.test(have)) return res;
+  var chosen = await negotiated(event.request);
+  if (!chosen) return res;
   res.headers.vary = {value: have ? have + ', Accept' : 'Accept'};
   return res;
 }

@@ -25,6 +25,7 @@ from imgpipe.core.models import OutputFormat
 from imgpipe.core.negotiate import negotiate
 from imgpipe.core.signing import SignatureVerdict, verify
 from imgpipe.core.spec import DEFAULT_PRESETS, PRESET_COMPANIONS, TransformSpec
+from infra.constants import UPLOADS_PREFIX
 
 SigningPolicy = Literal["required", "presets-unsigned", "off"]
 SIGNING_POLICIES: Final[tuple[SigningPolicy, ...]] = get_args(SigningPolicy)
@@ -46,6 +47,35 @@ _CACHED_ERRORS: Final = frozenset({400, 404, 413, 415, 422})
 PROBLEM_TYPE_PREFIX: Final = "urn:imgpipe:problem:"
 
 _SIGNING_KEY_TEXT = re.compile(r"[\x21-\x7e]{16,256}")
+
+# Under `presets-unsigned` an unsigned request may vary a named preset only over a small closed set, so
+# nobody can multiply unsigned renders (and stored objects) by inventing values: the output format (any
+# `fm`) and the device pixel ratio on this ladder (or the preset's own). `v`, `dl`, `exp`, any other `dpr`
+# and every look parameter need a signature.
+UNSIGNED_DPR_LADDER: Final = (1.0, 2.0, 3.0)
+UNSIGNED_VARIES: Final = frozenset({"fm", "dpr"})
+
+
+def stored_signing_policy(value: object) -> SigningPolicy:
+    """The policy the edge applies for what its store holds: a missing, unreadable or unknown value
+    means `required` (the edge fails closed, never open)."""
+    for policy in SIGNING_POLICIES:
+        if value == policy:
+            return policy
+    return "required"
+
+
+def source_is_original(source_key: str) -> bool:
+    """True for a key under `uploads/`: a delivery URL names an original, never an internal object.
+
+    The transformed bucket holds renditions at `{source key}/{rendition query}` beside mezzanines
+    (`mezzanine/...`) and exports (`exports/...`); with every source under `uploads/`, every rendition key
+    starts with `uploads/` too, so no URL can map onto an object under another prefix.
+    """
+    return source_key.startswith(UPLOADS_PREFIX)
+
+
+NOT_AN_ORIGINAL: Final = "there is no image under this key (delivery serves originals under uploads/ only)"
 
 
 @dataclass(frozen=True)
@@ -126,13 +156,13 @@ def edge_format(accept: str | None, source_key: str) -> OutputFormat:
 
 
 def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
-    """True when `spec` names a preset and asks for exactly that preset's picture.
+    """True when `spec` names a preset and asks for that preset's picture, varied at most over the closed
+    set an unsigned request may choose from: any output format and a `dpr` on UNSIGNED_DPR_LADDER.
 
-    The edge's rule is about spelling (a preset plus delivery companions only,
-    `TransformSpec.is_preset_only`). The origin receives the canonical request, where the preset is
-    expanded, so it judges the result instead: every parameter that changes the picture must equal the
-    preset's. Anything the edge lets through unsigned passes this too, and nothing that is not a
-    preset's look passes it.
+    The rule judges the result, not the spelling, so the edge (which sees the viewer's query), the origin
+    (which receives the canonical request with the preset expanded) and the SDKs agree: restating a
+    preset's own value changes nothing, and `v`, `dl`, `exp` or any look parameter that differs from the
+    preset's needs a signature.
     """
     if spec.preset is None:
         return False
@@ -140,10 +170,12 @@ def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
         base = TransformSpec.parse(f"preset={spec.preset}", presets)
     except SpecError:
         return False
+    if spec.dpr != base.dpr and spec.dpr not in UNSIGNED_DPR_LADDER:
+        return False
     return all(
         getattr(spec, name) == getattr(base, name)
         for name in TransformSpec.model_fields
-        if name not in PRESET_COMPANIONS
+        if name not in UNSIGNED_VARIES and name not in ("preset", "s")
     )
 
 
@@ -154,17 +186,15 @@ def authorize(
     secrets: Sequence[bytes],
     now: float,
     *,
-    preset_only: bool | None = None,
+    preset_only: bool,
 ) -> SignatureVerdict | None:
     """Apply the signing policy; returns the verdict (None under `off`) or raises Refused (403).
 
-    `preset_only` says whether the request may go unsigned under `presets-unsigned` (default: the edge's
-    rule, `spec.is_preset_only`).
+    `preset_only` says whether the request may go unsigned under `presets-unsigned`
+    (`preset_equivalent`).
     """
     if policy == "off":
         return None
-    if preset_only is None:
-        preset_only = spec.is_preset_only
     verdict = verify(path, spec.canonical(), spec.s, secrets, spec.exp, now)
     if verdict is SignatureVerdict.VALID:
         return verdict
@@ -173,7 +203,10 @@ def authorize(
             raise Refused(Problem(403, "expired", "the URL expired", "exp"))
         return verdict
     if verdict is SignatureVerdict.MISSING:
-        detail = "a signature is required for this request; named presets alone may be unsigned"
+        detail = (
+            "a signature is required for this request; a named preset may go unsigned with only fm and a dpr"
+            " of 1, 2 or 3"
+        )
         if policy == "required":
             detail = "a signature is required for every request"
         raise Refused(Problem(403, "signature-required", detail, "s"))
@@ -253,9 +286,15 @@ def viewer_query(spec: TransformSpec, *, preset_only: bool) -> str:
 
 
 def read_request(raw_path: str, raw_query: str, presets: Mapping[str, str]) -> tuple[str, TransformSpec]:
-    """The source key and spec of a viewer URL; raises Refused (400) naming the bad parameter."""
+    """The source key and spec of a viewer URL; raises Refused (400) naming the bad parameter, or (404)
+    for a key outside `uploads/` (judged before the query: no URL names an internal object)."""
     try:
         source_key = source_key_from_path(raw_path)
+    except SpecError as error:
+        raise bad_parameter(error) from None
+    if not source_is_original(source_key):
+        raise Refused(Problem(404, "no-source", NOT_AN_ORIGINAL, "key"))
+    try:
         spec = TransformSpec.parse(raw_query, presets)
     except SpecError as error:
         raise bad_parameter(error) from None
@@ -267,18 +306,23 @@ def at_edge(
     raw_query: str,
     accept: str | None,
     *,
-    policy: SigningPolicy,
+    policy: SigningPolicy | str | None,
     secrets: Sequence[bytes],
     presets: Mapping[str, str] = DEFAULT_PRESETS,
     now: float,
 ) -> Delivery:
-    """What the CloudFront Function does with a viewer request (raises Refused with 400 or 403)."""
+    """What the CloudFront Function does with a viewer request (raises Refused with 400, 403 or 404).
+
+    `policy` is what the edge's store holds (`stored_signing_policy` reads it: anything but a known
+    policy requires a signature). The key is judged before the query, as the function does.
+    """
     source_key, spec = read_request(raw_path, raw_query, presets)
-    verdict = authorize(canonical_path(source_key), spec, policy, secrets, now)
-    fmt: OutputFormat = spec.fm if spec.fm != "auto" else edge_format(accept, source_key)
-    return Delivery(
-        source_key=source_key, spec=spec, format=fmt, verdict=verdict, preset_only=spec.is_preset_only
+    preset_only = preset_equivalent(spec, presets)
+    verdict = authorize(
+        canonical_path(source_key), spec, stored_signing_policy(policy), secrets, now, preset_only=preset_only
     )
+    fmt: OutputFormat = spec.fm if spec.fm != "auto" else edge_format(accept, source_key)
+    return Delivery(source_key=source_key, spec=spec, format=fmt, verdict=verdict, preset_only=preset_only)
 
 
 def _object_key_from_origin_path(raw_path: str) -> str:

@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import nodeCrypto from 'node:crypto';
 import vm from 'node:vm';
+import cases from './cases.mjs';
 
 export const SOURCE = new URL('../../functions/edge/viewer_request.js', import.meta.url);
 export const RESPONSE_SOURCE = new URL('../../functions/edge/viewer_response.js', import.meta.url);
-export const MAX_BYTES = 10 * 1024;
 
 /** A KeyValueStore stub: `get` rejects for a missing key, as CloudFront's does. */
 export function keyValueStore(entries = {}) {
@@ -42,65 +42,17 @@ export function loadEdge({ kvs = keyValueStore(), nowSeconds = Date.now() / 1000
   return context.handler;
 }
 
-/** A viewer-request event as CloudFront builds it (query values as sent, header names lower-case). */
-export function viewerEvent({ uri, query = null, accept = null, method = 'GET' }) {
-  const querystring = {};
-  for (const piece of (query || '').split('&')) {
-    if (!piece) continue;
-    const [name, ...rest] = piece.split('=');
-    const value = rest.join('=');
-    if (querystring[name]) {
-      const entry = querystring[name];
-      entry.multiValue = entry.multiValue || [{ value: entry.value }];
-      entry.multiValue.push({ value });
-    } else {
-      querystring[name] = { value };
-    }
-  }
-  const headers = { host: { value: 'images.example.com' } };
-  if (accept !== null) headers.accept = { value: accept };
-  return {
-    version: '1.0',
-    context: { eventType: 'viewer-request', distributionId: 'EDFDVBD6EXAMPLE', requestId: 'test' },
-    viewer: { ip: '198.51.100.7' },
-    request: {
-      method,
-      uri,
-      querystring,
-      headers,
-      cookies: {},
-      // CloudFront: the query as received, without "?"; undefined when the URL has no "?".
-      rawQueryString: () => (query === null ? undefined : query),
-    },
+export const { viewerEvent, viewerResponseEvent, outcome, storeEntries } = cases;
+
+/** `load` for the scenarios in cases.mjs: the function under Node with `store` as its KeyValueStore. */
+export function nodeLoader(source = SOURCE) {
+  return (store, nowSeconds) => {
+    const kvs = store === 'failing' ? failingStore() : keyValueStore(store);
+    return { handler: loadEdge({ kvs, nowSeconds, source }), reads: kvs.reads };
   };
 }
 
-/** A viewer-response event: the viewer's request (as viewerEvent builds it) and the answer to it. */
-export function viewerResponseEvent({ uri, query = null, accept = null, status = 200, headers = {} }) {
-  const event = viewerEvent({ uri, query, accept });
-  event.context.eventType = 'viewer-response';
-  const answer = {};
-  for (const [name, value] of Object.entries(headers)) {
-    answer[name] = Array.isArray(value)
-      ? { value: value[0], multiValue: value.map((v) => ({ value: v })) }
-      : { value };
-  }
-  event.response = { statusCode: status, statusDescription: '', headers: answer, cookies: {} };
-  return event;
-}
-
-/** What the function decided, in the vectors' terms. */
-export function outcome(result) {
-  if (result && typeof result.statusCode === 'number') {
-    const body = JSON.parse(result.body.data);
-    return {
-      status: result.statusCode,
-      code: body.type.replace('urn:imgpipe:problem:', ''),
-      param: body.param,
-      headers: Object.fromEntries(Object.entries(result.headers).map(([k, v]) => [k, v.value])),
-      body,
-    };
-  }
-  const query = Object.entries(result.querystring).map(([name, entry]) => `${name}=${entry.value}`).join('&');
-  return { status: 200, uri: result.uri, query, key: decodeURIComponent(result.uri.slice(1)) };
+/** A KeyValueStore whose every read fails. */
+export function failingStore() {
+  return { reads: [], async get(name) { this.reads.push(name); throw new Error('KVS unavailable'); } };
 }

@@ -54,6 +54,13 @@ class FakeApiRepository:
         found = self.images.get(image_id)
         return found.model_copy(deep=True) if found else None
 
+    def save_image(self, record: ImageRecord, *, expected_status: str) -> None:
+        with self._lock:
+            stored = self.images.get(record.image_id)
+            if stored is None or stored.status != expected_status:
+                raise ConditionFailed(record.image_id)
+            self.images[record.image_id] = record.model_copy(deep=True)
+
     def list_images(self, listing: ImageListing) -> ImageSlice:
         with self._lock:
             records = sorted(

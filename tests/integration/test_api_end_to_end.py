@@ -4,23 +4,36 @@ quota gate wired in), then records, progress, delete and export through the API 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import pytest
 import requests
 from PIL import Image
 
+from api import handler as api_handler
 from imgpipe.adapters.api_dynamodb import DynamoQuotaGate
 from imgpipe.adapters.dynamodb import DynamoMetadataRepository
 from imgpipe.adapters.s3 import S3ObjectStore
 from imgpipe.notifications import S3Notification
 from imgpipe.plans import default_plans, plans_from_json, quota_limits
+from infra.constants import ENV_EVENT_BUS
 from ingest.service import IngestConfig, IngestService
 from tests.builders import encode, photo_like
 from tests.events import s3_body, s3_record
 from tests.fakes import FakeEventPublisher
-from tests.integration.api_stack import KEY_B, ORIGINALS, TABLE, TENANT_B, TRANSFORMED, ApiStack, api_stack
+from tests.integration.api_stack import (
+    KEY_B,
+    ORIGINALS,
+    REGION,
+    TABLE,
+    TENANT_B,
+    TRANSFORMED,
+    ApiStack,
+    api_stack,
+)
 
 __all__ = ["api_stack"]
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -117,3 +130,38 @@ def test_upload_over_the_monthly_quota_is_rejected_at_ingest_with_reason_quota(a
     rejected = api_stack.call("GET", "/v1/images", key=KEY_B, query={"status": "REJECTED"}).json["items"]
     assert [item["source_key"] for item in rejected] == [second]
     assert api_stack.call("GET", f"/v1/images/{rejected[0]['image_id']}", key=KEY_B).json["reason"] == "quota"
+
+
+def test_deleting_a_rejected_upload_removes_its_quarantined_original_and_announces_it(
+    api_stack: ApiStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the stage's event bus, with a rule that copies every event to a queue the test reads
+    events, sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    events.create_event_bus(Name="imgpipe-test")
+    queue = sqs.create_queue(QueueName="seen")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName="imgpipe-test", EventPattern=json.dumps({"source": ["imgpipe"]}))
+    events.put_targets(Rule="all", EventBusName="imgpipe-test", Targets=[{"Id": "seen", "Arn": arn}])
+    monkeypatch.setenv(ENV_EVENT_BUS, "imgpipe-test")
+    api_handler._service_from_env.cache_clear()
+    # And an upload that ingest rejected (not an image: moved to quarantine/)
+    key = upload(api_stack, "notes.jpg", b"these are notes, not a picture", key=KEY_B)
+    outcome = ingest(api_stack, ingest_service(api_stack), key)
+    assert outcome.action == "rejected"
+    image_id = outcome.image_id
+    quarantined = api_stack.call("GET", f"/v1/images/{image_id}", key=KEY_B).json
+    assert quarantined["status"] == "REJECTED"
+    quarantine_key = "quarantine/" + key.removeprefix("uploads/")
+    assert api_stack.exists(ORIGINALS, quarantine_key)
+    # When its tenant deletes it through the API
+    reply = api_stack.call("DELETE", f"/v1/images/{image_id}", key=KEY_B)
+    # Then the quarantined bytes are gone and the record is DELETED at once
+    assert (reply.status, reply.json["status"]) == (202, "DELETED")
+    assert not api_stack.exists(ORIGINALS, quarantine_key)
+    assert api_stack.call("GET", f"/v1/images/{image_id}", key=KEY_B).json["status"] == "DELETED"
+    # And `Image Deleted` is on the bus
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    announced = [json.loads(message["Body"]) for message in received.get("Messages", [])]
+    assert [(event["detail-type"], event["detail"]["image_id"]) for event in announced] == [
+        ("Image Deleted", image_id)
+    ]

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from imgpipe.core.spec import DEFAULT_PRESETS
+from imgpipe.delivery import DEFAULT_SIGNING_POLICY
+
 OUT = Path(__file__).with_name("delivery.json")
 NOW = 1_700_000_000
 KEYS = {
@@ -153,12 +156,67 @@ CASES = [
         ok(CAT_KEY, "w=400", "fm=webp&w=400", "webp", "missing"),
         accept="text/html, image/webp ; q=0.9, */*;q=0.1",
     ),
-    case("unsigned preset past its exp", CAT, "preset=thumb&exp=1699999999", refused(403, "expired", "exp")),
+    # Unsigned, a preset varies only by format and the DPR ladder (1, 2, 3): a closed set of renders.
     case(
-        "unsigned preset before its exp",
+        "an unsigned preset with an exp needs a signature",
         CAT,
         "preset=small&exp=1700003600",
-        ok(CAT_KEY, "exp=1700003600&w=400", "fm=jpeg&w=400", "jpeg", "missing"),
+        refused(403, "signature-required", "s"),
+    ),
+    case(
+        "a signed preset past its exp",
+        CAT,
+        "preset=thumb&exp=1699999999&s={k1}",
+        refused(403, "expired", "exp"),
+        signed=(CAT_KEY, "exp=1699999999&fit=cover&g=auto&h=200&w=200"),
+    ),
+    case(
+        "a signed preset before its exp",
+        CAT,
+        "preset=small&exp=1700003600&s={k1}",
+        ok(CAT_KEY, "exp=1700003600&w=400", "fm=jpeg&w=400", "jpeg", "valid"),
+    ),
+    case(
+        "preset on the DPR ladder, unsigned",
+        CAT,
+        "preset=small&dpr=3&fm=avif",
+        ok(CAT_KEY, "dpr=3&fm=avif&w=400", "dpr=3&fm=avif&w=400", "avif", "missing", negotiated=False),
+    ),
+    case(
+        "dpr 1 spelt out is the ladder's first step",
+        CAT,
+        "preset=small&dpr=1.00",
+        ok(CAT_KEY, "w=400", "fm=jpeg&w=400", "jpeg", "missing"),
+    ),
+    case(
+        "a dpr off the ladder needs a signature",
+        CAT,
+        "preset=small&dpr=2.5",
+        refused(403, "signature-required", "s"),
+    ),
+    case("dpr 4 needs a signature", CAT, "preset=small&dpr=4", refused(403, "signature-required", "s")),
+    case(
+        "a dpr off the ladder, signed",
+        CAT,
+        "preset=small&dpr=2.5&s={k1}",
+        ok(CAT_KEY, "dpr=2.5&w=400", "dpr=2.5&fm=jpeg&w=400", "jpeg", "valid"),
+    ),
+    case(
+        "a cache-buster needs a signature", CAT, "preset=small&v=2", refused(403, "signature-required", "s")
+    ),
+    case(
+        "a download name needs a signature",
+        CAT,
+        "preset=small&dl=cat.jpg",
+        refused(403, "signature-required", "s"),
+    ),
+    case(
+        "restating a preset's own value changes nothing",
+        CAT,
+        "preset=thumb&w=200&fit=cover",
+        ok(
+            CAT_KEY, "fit=cover&g=auto&h=200&w=200", "fit=cover&fm=jpeg&g=auto&h=200&w=200", "jpeg", "missing"
+        ),
     ),
     case(
         "preset plus a look parameter needs a signature",
@@ -167,10 +225,10 @@ CASES = [
         refused(403, "signature-required", "s"),
     ),
     case(
-        "preset plus v and dl stays unsigned",
+        "preset plus v and dl, signed",
         CAT,
-        "dl=my-photo.jpg&v=2&preset=small",
-        ok(CAT_KEY, "dl=my-photo.jpg&v=2&w=400", "dl=my-photo.jpg&fm=jpeg&v=2&w=400", "jpeg", "missing"),
+        "dl=my-photo.jpg&v=2&preset=small&s={k1}",
+        ok(CAT_KEY, "dl=my-photo.jpg&v=2&w=400", "dl=my-photo.jpg&fm=jpeg&v=2&w=400", "jpeg", "valid"),
     ),
     case("unknown preset", CAT, "preset=huge", bad("preset")),
     case("preset name with a space", CAT, "preset=th%20umb", bad("preset")),
@@ -328,6 +386,27 @@ CASES = [
         edge={"policy": "off"},
     ),
     case(
+        "no policy in the store: a signature is required (fails closed)",
+        CAT,
+        "preset=thumb",
+        refused(403, "signature-required", "s"),
+        edge={"policy": None},
+    ),
+    case(
+        "no policy in the store: a signature still verifies",
+        CAT,
+        "w=800&s={k1}",
+        ok(CAT_KEY, "w=800", "fm=jpeg&w=800", "jpeg", "valid"),
+        edge={"policy": None},
+    ),
+    case(
+        "no presets in the store: no preset is known",
+        CAT,
+        "preset=small",
+        bad("preset"),
+        edge={"presets": None},
+    ),
+    case(
         "an unknown policy is treated as required",
         CAT,
         "preset=thumb",
@@ -378,6 +457,51 @@ CASES = [
     case("a control character in the key", "/cat%0A.jpg", "preset=thumb", bad("key")),
     case("key longer than S3 allows", "/" + "a" * 1100 + ".jpg", "preset=thumb", bad("key")),
     case("the path is checked before the query", "/uploads/../x.jpg", "w=-1", bad("key")),
+    # --- only originals under uploads/ are images: no URL names an internal object (issue 13) ---------
+    case(
+        "the mezzanine is not an image",
+        "/mezzanine/uploads/alice/big.jpg",
+        "preset=small&fm=jpeg",
+        refused(404, "no-source", "key"),
+    ),
+    case(
+        "the mezzanine is not an image, even signed",
+        "/mezzanine/uploads/alice/big.jpg",
+        "w=400&fm=jpeg&s={k1}",
+        refused(404, "no-source", "key"),
+        signed=("mezzanine/uploads/alice/big.jpg", "fm=jpeg&w=400"),
+    ),
+    case(
+        "an export is not an image",
+        "/exports/acme/b1/e1.zip",
+        "preset=small",
+        refused(404, "no-source", "key"),
+    ),
+    case(
+        "quarantine is not served",
+        "/quarantine/acme/bad.jpg",
+        "preset=small",
+        refused(404, "no-source", "key"),
+    ),
+    case("a key beside uploads/", "/uploadsx/acme/cat.jpg", "preset=small", refused(404, "no-source", "key")),
+    case(
+        "the prefix is case-sensitive",
+        "/Uploads/acme/cat.jpg",
+        "preset=small",
+        refused(404, "no-source", "key"),
+    ),
+    case(
+        "a rendition key is checked like any key",
+        "/cat.jpg/fm=jpeg&w=400",
+        "preset=small",
+        refused(404, "no-source", "key"),
+    ),
+    case(
+        "a bad query outside uploads/ is still not found",
+        "/mezzanine/x.jpg",
+        "w=-1",
+        refused(404, "no-source", "key"),
+    ),
     # --- canonical forms -----------------------------------------------------------------------------
     case(
         "values normalised and defaults dropped",
@@ -473,15 +597,15 @@ CASES = [
     ),
     case(
         "plus and percent in a key",
-        "/a+b%25.jpg",
+        "/uploads/a+b%25.jpg",
         "w=100&s={k1}",
-        ok("a+b%.jpg", "w=100", "fm=jpeg&w=100", "jpeg", "valid"),
+        ok("uploads/a+b%.jpg", "w=100", "fm=jpeg&w=100", "jpeg", "valid"),
     ),
     case(
         "parentheses and spaces in a key",
-        "/photo%20(1).jpg",
+        "/uploads/photo%20(1).jpg",
         "w=100&s={k1}",
-        ok("photo (1).jpg", "w=100", "fm=jpeg&w=100", "jpeg", "valid"),
+        ok("uploads/photo (1).jpg", "w=100", "fm=jpeg&w=100", "jpeg", "valid"),
     ),
     case("no query at all", CAT, None, refused(403, "signature-required", "s")),
     case(
@@ -537,6 +661,9 @@ def main() -> None:
             "build_delivery_vectors.py: expectations by hand, signatures and encodings computed."
         ),
         "now": NOW,
+        # What every deploy writes into the edge's KeyValueStore; a case's `edge` overrides it (null: absent).
+        "policy": DEFAULT_SIGNING_POLICY,
+        "presets": DEFAULT_PRESETS,
         "keys": KEYS,
         "active_keys": ACTIVE,
         "cases": cases,

@@ -119,6 +119,9 @@ class DynamoApiRepository:
     def get_image(self, image_id: str) -> ImageRecord | None:
         return self._records.get_image(image_id)
 
+    def save_image(self, record: ImageRecord, *, expected_status: str) -> None:
+        self._records.save_image(record, expected_status=expected_status)
+
     def list_images(self, listing: ImageListing) -> ImageSlice:
         index = GSI_BY_BATCH if listing.batch_id is not None else GSI_BY_TENANT
         partition = (

@@ -249,6 +249,7 @@ class LocalApiGateway:
         repositories = importlib.import_module("imgpipe.adapters.api_dynamodb")
         signers = importlib.import_module("imgpipe.adapters.api_s3")
         stores = importlib.import_module("imgpipe.adapters.s3")
+        events = importlib.import_module("imgpipe.adapters.events")
         settings = settings_module.ApiSettings.from_env(self.environment)
         s3 = self.session.client("s3", config=_BOTO_CONFIG)
         dynamodb = self.session.client("dynamodb", config=_BOTO_CONFIG)
@@ -270,6 +271,13 @@ class LocalApiGateway:
                 signers.S3UploadSigner(upload_client, **buckets), signers.S3UploadSigner(s3, **buckets)
             ),
             exports=signers.S3ExportStore(s3, settings.transformed_bucket),
+            publisher=(
+                events.EventBridgePublisher(
+                    self.session.client("events", config=_BOTO_CONFIG), settings.event_bus
+                )
+                if settings.event_bus
+                else None
+            ),
         )
 
     @property

@@ -16,6 +16,7 @@ from api.settings import ApiSettings
 from imgpipe.records import BatchRecord, ImageRecord, Rendition, utc_now_text
 from tests.fakes import FakeObjectStore
 from tests.fakes.api import FakeApiRepository, FakeExportStore, FakeUploadSigner, Reply, invoke, rest_event
+from tests.fakes.messaging import FakeEventPublisher
 
 KEY_A, KEY_B = "key-a", "key-b"
 TENANT_A, TENANT_B = "acme", "globex"
@@ -40,6 +41,7 @@ class Api:
     originals: FakeObjectStore
     service: ApiService
     ticks: Ticks
+    publisher: FakeEventPublisher
     created: list[str] = field(default_factory=list)
 
     def call(
@@ -112,6 +114,7 @@ class Api:
             originals=self.originals,
             signer=self.signer,
             exports=self.exports,
+            publisher=self.publisher,
             clock=lambda: START,
             ticks=self.ticks,
         )
@@ -140,16 +143,18 @@ def build_api(**overrides: Any) -> Api:
     repository.add_key(KEY_A, TENANT_A, "pro")
     repository.add_key(KEY_B, TENANT_B, "pro")
     signer, exports, originals, ticks = FakeUploadSigner(), FakeExportStore(), FakeObjectStore(), Ticks()
+    publisher = FakeEventPublisher()
     service = ApiService(
         settings(**overrides),
         repository=repository,
         originals=originals,
         signer=signer,
         exports=exports,
+        publisher=publisher,
         clock=lambda: START,
         ticks=ticks,
     )
-    return Api(repository, signer, exports, originals, service, ticks)
+    return Api(repository, signer, exports, originals, service, ticks, publisher)
 
 
 @pytest.fixture

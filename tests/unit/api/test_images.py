@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from imgpipe.records import ImageDeleted, ImageRecord
 from tests.unit.api.conftest import KEY_B, TENANT_B, Api, assert_problem
 
 
@@ -149,6 +150,87 @@ def test_delete_of_an_already_deleted_image_touches_nothing(api: Api) -> None:
     assert reply.status == 202
     assert reply.json["status"] == "DELETED"
     assert not [call for call in api.originals.calls if call[0] == "delete"]
+
+
+def _rejected(api: Api, number: int = 1, *, owner: str | None = None) -> ImageRecord:
+    """A rejected upload as ingest leaves it: the record names its quarantined original."""
+    record = api.add_image(
+        number=number,
+        status="REJECTED",
+        reason="not-an-image",
+        quarantine_key=f"quarantine/acme/photo-{number}.jpg",
+        announced=["Image Rejected"],
+    )
+    api.originals.put(
+        f"quarantine/acme/photo-{number}.jpg",
+        b"not an image",
+        content_type="image/jpeg",
+        metadata={"imgpipe-reason": "not-an-image", "imgpipe-image-id": owner or record.image_id},
+    )
+    return record
+
+
+def test_delete_of_a_rejected_image_removes_the_quarantined_original_and_announces_it(api: Api) -> None:
+    # Given a rejected upload (its original in quarantine/) and a newer upload to the same key since
+    record = _rejected(api)
+    api.originals.put(record.source_key, b"a newer upload", content_type="image/jpeg")
+    # When its tenant deletes it
+    reply = api.call("DELETE", f"/v1/images/{record.image_id}")
+    # Then it is deleted now: the quarantined bytes are gone, the record is DELETED, and it is announced
+    assert reply.status == 202
+    assert reply.json == {"image_id": record.image_id, "status": "DELETED"}
+    assert "quarantine/acme/photo-1.jpg" not in api.originals.objects
+    stored = api.repository.images[record.image_id]
+    assert (stored.status, stored.reason, stored.deleted_at) == ("DELETED", "deleted", stored.updated_at)
+    assert "Image Deleted" in stored.announced
+    [event] = api.publisher.published
+    assert isinstance(event, ImageDeleted)
+    assert (event.image_id, event.tenant, event.cause, event.renditions_deleted) == (
+        record.image_id,
+        "acme",
+        "deleted",
+        0,
+    )
+    # And the newer upload at the original key is left alone
+    assert api.originals.objects[record.source_key].data == b"a newer upload"
+    # And it is listed as deleted, not as rejected
+    assert ids(api.call("GET", "/v1/images", query={"status": "REJECTED"})) == []
+    assert ids(api.call("GET", "/v1/images", query={"status": "DELETED"})) == [record.image_id]
+
+
+def test_a_second_delete_of_a_rejected_image_announces_nothing_more(api: Api) -> None:
+    record = _rejected(api)
+    api.call("DELETE", f"/v1/images/{record.image_id}")
+    reply = api.call("DELETE", f"/v1/images/{record.image_id}")
+    assert reply.json["status"] == "DELETED"
+    assert len(api.publisher.published) == 1
+
+
+def test_an_announcement_that_failed_is_made_by_the_next_delete(api: Api) -> None:
+    # Given the bus fails during the first delete
+    record = _rejected(api)
+
+    def down(_: object) -> None:
+        raise RuntimeError("bus unavailable")
+
+    api.publisher.fail = down
+    assert api.call("DELETE", f"/v1/images/{record.image_id}").status == 500
+    assert api.repository.images[record.image_id].status == "DELETED"
+    # When the client retries
+    api.publisher.fail = None
+    assert api.call("DELETE", f"/v1/images/{record.image_id}").json["status"] == "DELETED"
+    # Then the deletion is announced once
+    assert [event.image_id for event in api.publisher.published] == [record.image_id]  # type: ignore[attr-defined]
+
+
+def test_delete_of_a_rejected_image_leaves_another_images_quarantined_original(api: Api) -> None:
+    # Given the same key rejected twice: the quarantine key now holds the later upload's bytes
+    record = _rejected(api, owner="img_acme_0002")
+    # When the first rejected image is deleted
+    api.call("DELETE", f"/v1/images/{record.image_id}")
+    # Then its record is DELETED but the other image's quarantined original stays
+    assert api.repository.images[record.image_id].status == "DELETED"
+    assert "quarantine/acme/photo-1.jpg" in api.originals.objects
 
 
 def test_delete_of_another_tenants_image_is_404_and_leaves_it(api: Api) -> None:

@@ -78,7 +78,11 @@ def test_the_origin_event_is_a_function_url_request() -> None:
     [
         ("preset=thumb", True),
         ("fit=cover&g=auto&h=200&w=200&preset=thumb", True),  # as forwarded: expanded, with its name
-        ("fit=cover&g=auto&h=200&w=200&preset=thumb&dpr=2&fm=webp&v=3&dl=x.jpg", True),
+        ("fit=cover&g=auto&h=200&w=200&preset=thumb&dpr=2&fm=webp", True),
+        # Unsigned variation is a closed set, format x the DPR ladder (issue 13): the rest needs `s`
+        ("fit=cover&g=auto&h=200&w=200&preset=thumb&dpr=2&fm=webp&v=3&dl=x.jpg", False),
+        ("preset=thumb&dpr=2.5", False),
+        ("preset=thumb&exp=1700003600", False),
         ("preset=thumb&w=201", False),
         ("preset=thumb&blur=1", False),
         ("preset=small&fit=cover", False),

@@ -12,8 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imgpipe.core.keys import variant_key
+from imgpipe.core.mezzanine import mezzanine_key
+from imgpipe.core.spec import TransformSpec
+from infra.constants import EXPORTS_PREFIX, MEZZANINE_PREFIX, QUARANTINE_PREFIX, UPLOADS_PREFIX
 from tests.fakes.delivery import KEYS, NOW, RETIRED_KEY, DeliveryHarness, signed
-from tests.unit.delivery.conftest import CAT
+from tests.unit.delivery.conftest import CAT, jpeg
 
 PATH = f"/{CAT}"
 GOOD = signed(PATH, "w=800&fm=webp")
@@ -77,6 +81,12 @@ CASES: list[tuple[str, str, int, str]] = [
     ("very long URL of many parameters", f"{PATH}?" + "&" * 3000 + "preset=thumb", 400, "bad-parameter"),
     ("a watermark from outside the uploads", signed(PATH, "w=300&mark=quarantine/x.png"), 404, "no-source"),
     ("the quarantine", "/quarantine/acme/cat.jpg?preset=thumb", 404, "no-source"),
+    ("the mezzanine", "/mezzanine/uploads/acme/cat.jpg?preset=small&fm=jpeg", 404, "no-source"),
+    ("the mezzanine, signed", signed("/mezzanine/uploads/acme/cat.jpg", "w=400&fm=jpeg"), 404, "no-source"),
+    ("an export", "/exports/acme/b1/e1.zip?preset=small", 404, "no-source"),
+    ("unsigned cache-buster", f"{PATH}?preset=thumb&v=2", 403, "signature-required"),
+    ("unsigned download name", f"{PATH}?preset=thumb&dl=a.jpg", 403, "signature-required"),
+    ("unsigned dpr off the ladder", f"{PATH}?preset=thumb&dpr=1.01", 403, "signature-required"),
 ]
 
 
@@ -167,3 +177,33 @@ def test_a_refusal_never_leaks_a_secret(harness: DeliveryHarness) -> None:
     answers: list[Any] = [harness.cloudfront().get(target) for _, target, _, _ in CASES]
     for answer in answers:
         assert not any(secret.encode() in answer.body for secret in [*KEYS.values(), RETIRED_KEY])
+
+
+def test_the_mezzanine_attack_of_issue_13_serves_nothing(harness: DeliveryHarness) -> None:
+    # Given an original whose key ends like a rendition name (possible with direct S3 access), so that its
+    # mezzanine sits at the object key of a preset rendition of "mezzanine/uploads/alice/big.jpg"
+    colliding = "uploads/alice/big.jpg/fm=jpeg&w=400"
+    mezzanine = mezzanine_key(MEZZANINE_PREFIX, colliding)
+    harness.renditions.add(mezzanine, jpeg(2560, 1707), content_type="image/jpeg")
+    # When the issue's URL asks for that preset rendition
+    answer = harness.cloudfront().get("/mezzanine/uploads/alice/big.jpg?preset=small&fm=jpeg")
+    # Then the edge answers 404 problem+json: the transformed bucket is never asked, nothing is rendered
+    assert (answer.status, answer.served_by) == (404, "edge")
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.problem["param"] == "key"
+    assert [key for _, key in harness.renditions.calls] == []
+    assert harness.originals_read() == []
+
+
+@given(key=st.from_regex(r"uploads/[a-z]{1,8}(/[A-Za-z0-9 ._%+&=-]{1,12}){1,3}", fullmatch=True))
+@settings(max_examples=200, deadline=None)
+def test_every_rendition_key_is_under_uploads_and_names_its_source_alone(key: str) -> None:
+    # Given any source key a delivery URL may name, and a rendition whose query carries a key with "/"
+    spec = TransformSpec.parse("w=300&fm=webp&mark=uploads/a/logo.png&txt=a/b")
+    rendition = variant_key(key, spec)
+    # Then its key stays under uploads/ (never mezzanine/, exports/ or quarantine/), and its last segment
+    # holds no "/", so (source key, rendition) is read back from the object key one way only
+    assert rendition.startswith(UPLOADS_PREFIX)
+    assert not rendition.startswith((MEZZANINE_PREFIX, EXPORTS_PREFIX, QUARANTINE_PREFIX))
+    source, _, query = rendition.rpartition("/")
+    assert (source, query) == (key, spec.variant_query())
