@@ -289,8 +289,15 @@ class ResizeService:
         if not delivery.source_key.startswith(prefix):
             # Never read: quarantine/ and anything else outside the uploads.
             raise Refused(Problem(404, "no-source", "there is no image under this key", "key"))
-        if delivery.spec.mark is not None and not delivery.spec.mark.startswith(prefix):
+        mark = delivery.spec.mark
+        if mark is not None and not mark.startswith(prefix):
             raise Refused(Problem(404, "no-source", "there is no watermark image under this key", "mark"))
+        # A watermark is another image drawn into this one: only one of the same tenant's, never a way to
+        # read another tenant's upload (signing keys are the stage's, not a tenant's).
+        tenant_dir = prefix + delivery.source_key[len(prefix) :].split("/", 1)[0] + "/"
+        if mark is not None and not mark.startswith(tenant_dir):
+            detail = f"the watermark must be an image of the same tenant, under {tenant_dir}"
+            raise Refused(Problem(403, "overlay-forbidden", detail, "mark"))
         return delivery
 
     def _budget(self, deadline: float | None) -> float | None:

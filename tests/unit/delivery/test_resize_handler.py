@@ -86,7 +86,8 @@ def test_an_explicit_format_has_no_vary(harness: DeliveryHarness) -> None:
 
 
 def test_dl_adds_content_disposition_with_the_served_formats_extension(harness: DeliveryHarness) -> None:
-    status, headers, _ = call(harness, event_for(f"/{CAT}?preset=small&dl=holiday.jpg&fm=webp"))
+    # (a download name is not one of the unsigned variations: it is signed)
+    status, headers, _ = call(harness, event_for(signed(f"/{CAT}", "preset=small&dl=holiday.jpg&fm=webp")))
     assert status == 200
     assert headers["content-disposition"] == 'attachment; filename="holiday.webp"'
     # and the stored rendition carries it, so the bucket's later answers download too
@@ -246,7 +247,7 @@ def test_a_mezzanine_without_its_sizes_is_not_trusted(harness: DeliveryHarness) 
     ("target", "location"),
     [
         (f"/{CAT}?preset=small&fm=png", f"/{CAT}?preset=small&fm=png"),
-        (f"/{CAT}?fm=png&preset=medium&dpr=1.5&v=2", f"/{CAT}?preset=medium&dpr=1.5&fm=png&v=2"),
+        (f"/{CAT}?fm=png&preset=medium&dpr=2", f"/{CAT}?preset=medium&dpr=2&fm=png"),
     ],
 )
 def test_an_oversize_result_is_stored_and_redirected_to_the_same_url(
@@ -358,9 +359,50 @@ def test_404_when_the_original_does_not_exist(harness: DeliveryHarness) -> None:
 
 
 def test_404_for_a_key_outside_the_uploads_without_reading_it(harness: DeliveryHarness) -> None:
+    # Given an object outside uploads/, and its request sent to the function as if there were no edge
+    # (which refuses it first: tests/vectors)
     harness.originals.add("quarantine/acme/virus.jpg", jpeg(), content_type="image/jpeg")
-    assert_problem(*call(harness, event_for("/quarantine/acme/virus.jpg?preset=small")), 404, "no-source")
+    event = raw_event("/quarantine/acme/virus.jpg/fm%3Djpeg%26w%3D400", "w=400&preset=small")
+    # Then the function refuses it too, without reading it
+    assert_problem(*call(harness, event), 404, "no-source")
     assert harness.originals_read() == []
+
+
+@pytest.mark.parametrize(
+    ("rendition", "query"),
+    [
+        ("dl%3Dx.jpg%26fm%3Djpeg%26w%3D400", "dl=x.jpg&w=400&preset=small"),
+        ("fm%3Djpeg%26v%3D9%26w%3D400", "v=9&w=400&preset=small"),
+        ("dpr%3D2.5%26fm%3Djpeg%26w%3D400", "dpr=2.5&w=400&preset=small"),
+        ("exp%3D1700003600%26fm%3Djpeg%26w%3D400", "exp=1700003600&w=400&preset=small"),
+    ],
+)
+def test_the_function_allows_unsigned_only_the_closed_set_of_preset_variations(
+    harness: DeliveryHarness, rendition: str, query: str
+) -> None:
+    # Given an unsigned preset request varied outside format and the DPR ladder, sent past the edge
+    event = raw_event(f"/{CAT}/{rendition}", query)
+    # Then the function asks for a signature and renders nothing
+    assert_problem(*call(harness, event), 403, "signature-required")
+    assert harness.renditions_written() == []
+
+
+def test_the_function_serves_the_ladder_unsigned(harness: DeliveryHarness) -> None:
+    status, _, _ = call(
+        harness, raw_event(f"/{CAT}/dpr%3D3%26fm%3Davif%26w%3D400", "dpr=3&fm=avif&w=400&preset=small")
+    )
+    assert status == 200
+
+
+def test_403_for_a_watermark_of_another_tenant(harness: DeliveryHarness) -> None:
+    # Given a validly signed request that draws another tenant's upload into acme's image
+    harness.originals.add("uploads/bob/private.png", png_with_alpha(), content_type="image/png")
+    event = event_for(signed(f"/{CAT}", "w=300&mark=uploads/bob/private.png"))
+    # Then it is refused, and the other tenant's image is never read
+    document = assert_problem(*call(harness, event), 403, "overlay-forbidden")
+    assert document["param"] == "mark"
+    assert "uploads/bob/private.png" not in harness.originals_read()
+    assert harness.renditions_written() == []
 
 
 def test_404_when_the_watermark_does_not_exist(harness: DeliveryHarness) -> None:
