@@ -27,12 +27,6 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constants import (
     EDGE_KEY_VALUE_STORE,
-    ENV_IMAGES_TABLE,
-    ENV_ORIGINALS_BUCKET,
-    ENV_PRESETS,
-    ENV_SIGNING_KEYS_SECRET,
-    ENV_SIGNING_POLICY,
-    ENV_TRANSFORMED_BUCKET,
     SIGNING_KEYS_SECRET,
     UPLOADS_PREFIX,
 )
@@ -42,6 +36,7 @@ from infra.edge import (
     EDGE_RESPONSE_FUNCTION_SOURCE,
 )
 from infra.edge_settings import EdgeSettings
+from infra.environment import ResourceNames, resize_environment
 from infra.metadata import Metadata
 from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
 from infra.removal import stage_removal_policy
@@ -292,14 +287,16 @@ class Delivery(Construct):
             description="Renders a variant on a cache miss, stores it under its canonical key and returns it",
             # Flood guard: misses on random keys can take this much of the account, and no more.
             reserved_concurrency=config.resize_reserved_concurrency,
-            environment={
-                ENV_ORIGINALS_BUCKET: originals.bucket_name,
-                ENV_TRANSFORMED_BUCKET: transformed.bucket_name,
-                ENV_IMAGES_TABLE: table.table_name,
-                ENV_PRESETS: config.presets_json,
-                ENV_SIGNING_POLICY: config.signing_policy,
-                ENV_SIGNING_KEYS_SECRET: self.signing_keys.secret_arn,
-            },
+            environment=resize_environment(
+                config,
+                ResourceNames(
+                    originals_bucket=originals.bucket_name,
+                    transformed_bucket=transformed.bucket_name,
+                    images_table=table.table_name,
+                    event_bus="",
+                ),
+                signing_keys_secret=self.signing_keys.secret_arn,
+            ),
         )
         role = function.role
         assert role is not None
@@ -311,17 +308,23 @@ class Delivery(Construct):
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject"], resources=[transformed.arn_for_objects("*")]
             ),
+            # A missing source answers 404 (cached briefly at the edge) rather than 403 only with
+            # ListBucket, which S3 evaluates with the key as s3:prefix: limited to uploads/. On the
+            # transformed bucket, a missing mezzanine is a 404 that sends the render to the original.
             iam.PolicyStatement(
-                actions=["s3:ListBucket"], resources=[originals.bucket_arn, transformed.bucket_arn]
+                actions=["s3:ListBucket"],
+                resources=[originals.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}},
             ),
-            # Focal point and stored facts recorded at ingest (g=auto, fm=auto with alpha).
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[transformed.bucket_arn]),
+            # Focal point recorded at ingest (g=auto): the source pointer, then the image record.
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
+            # The signing keys (grant_read would add DescribeSecret, which nothing calls).
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"],
-                resources=[table.table_arn, f"{table.table_arn}/index/*"],
+                actions=["secretsmanager:GetSecretValue"], resources=[self.signing_keys.secret_arn]
             ),
         ):
             role.add_to_principal_policy(statement)
-        self.signing_keys.grant_read(role)
         acknowledge_wildcard_resource(
             role,
             f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
@@ -331,11 +334,6 @@ class Delivery(Construct):
             role,
             f"{attribute_ref(transformed)}/*",
             "Variants are read and stored under canonical keys computed per request.",
-        )
-        acknowledge_wildcard_resource(
-            role,
-            f"{attribute_ref(table)}/index/*",
-            "The source-key index finds an image's record from the requested key.",
         )
         return function
 

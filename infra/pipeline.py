@@ -23,18 +23,7 @@ from infra.config import LaneConfig, StageConfig
 from infra.constants import (
     BULK_DLQ,
     BULK_QUEUE,
-    ENV_API_PLANS,
-    ENV_BEDROCK_MODEL_ID,
-    ENV_BULK_QUEUE_URL,
-    ENV_EAGER_FORMATS,
-    ENV_EVENT_BUS,
-    ENV_IMAGES_TABLE,
     ENV_LANE,
-    ENV_MALWARE_SCAN,
-    ENV_ORIGINALS_BUCKET,
-    ENV_PRESETS,
-    ENV_TAGGER,
-    ENV_TRANSFORMED_BUCKET,
     INTERACTIVE_DLQ,
     INTERACTIVE_QUEUE,
     LANE_BULK,
@@ -42,6 +31,7 @@ from infra.constants import (
     QUARANTINE_PREFIX,
     UPLOADS_PREFIX,
 )
+from infra.environment import ResourceNames, ingest_environment
 from infra.events import Events
 from infra.metadata import Metadata
 from infra.nag import acknowledge, acknowledge_wildcard_resource, attribute_ref
@@ -138,20 +128,12 @@ class Pipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         lanes = config.lanes
-        environment = {
-            ENV_ORIGINALS_BUCKET: storage.originals.bucket_name,
-            ENV_TRANSFORMED_BUCKET: storage.transformed.bucket_name,
-            ENV_IMAGES_TABLE: metadata.table.table_name,
-            ENV_EVENT_BUS: events.bus.event_bus_name,
-            ENV_PRESETS: config.presets_json,
-            ENV_EAGER_FORMATS: config.eager_formats,
-            ENV_MALWARE_SCAN: "true" if config.features.malware_scan else "false",
-            # Ingest counts every upload against its tenant's plan, as the API does at presign time.
-            ENV_API_PLANS: config.api.plans_json,
-            ENV_TAGGER: config.features.tagger,
-        }
-        if config.features.tagger == "bedrock":
-            environment[ENV_BEDROCK_MODEL_ID] = config.features.bedrock_model_id
+        names = ResourceNames(
+            originals_bucket=storage.originals.bucket_name,
+            transformed_bucket=storage.transformed.bucket_name,
+            images_table=metadata.table.table_name,
+            event_bus=events.bus.event_bus_name,
+        )
         self.bulk = Lane(
             self,
             "Bulk",
@@ -161,7 +143,7 @@ class Pipeline(Construct):
             settings=lanes.bulk,
             max_receive_count=lanes.max_receive_count,
             runtime=runtime,
-            environment=environment,
+            environment=ingest_environment(config, names, lane=LANE_BULK),
         )
         self.interactive = Lane(
             self,
@@ -172,7 +154,9 @@ class Pipeline(Construct):
             settings=lanes.interactive,
             max_receive_count=lanes.max_receive_count,
             runtime=runtime,
-            environment={**environment, ENV_BULK_QUEUE_URL: self.bulk.queue.queue_url},
+            environment=ingest_environment(
+                config, names, lane=LANE_INTERACTIVE, bulk_queue_url=self.bulk.queue.queue_url
+            ),
         )
         self.lanes = (self.interactive, self.bulk)
         self.functions = tuple(lane.function for lane in self.lanes)

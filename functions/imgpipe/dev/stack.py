@@ -2,7 +2,7 @@
 
 Start order: data directory (signing keys, API keys) → embedded AWS → resources → what the data
 directory's journal holds restored (objects, table, pending events back on their queues) → moto shims →
-one poller per lane (ingest handlers built exactly like the deployed ones, from the stack's environment keys) → the
+one poller per lane (ingest handlers built exactly like the deployed ones, from `infra.environment`) → the
 management API behind a local API Gateway (`gateway.LocalApiGateway`) → event log → HTTP server →
 samples on a first start → state file.
 `stop()` undoes it in reverse; every thread is a daemon, so a crashed test process never hangs on them.
@@ -44,26 +44,13 @@ from imgpipe.observability import logger as powertools_logger
 from imgpipe.observability import metrics as powertools_metrics
 from infra.config import ConfigError, StageConfig, load_stage_config
 from infra.constants import (
-    ENV_API_PLANS,
-    ENV_BULK_QUEUE_URL,
-    ENV_DELIVERY_BASE_URL,
-    ENV_EAGER_FORMATS,
-    ENV_EVENT_BUS,
-    ENV_IMAGES_TABLE,
-    ENV_LANE,
-    ENV_MALWARE_SCAN,
-    ENV_ORIGINALS_BUCKET,
-    ENV_PRESETS,
-    ENV_SIGNING_KEYS,
-    ENV_SIGNING_POLICY,
-    ENV_TENANT_CLAIM,
-    ENV_TRANSFORMED_BUCKET,
     LANE_BULK,
     LANE_INTERACTIVE,
     ORIGINALS_BUCKET,
     TRANSFORMED_BUCKET,
     UPLOADS_PREFIX,
 )
+from infra.environment import ResourceNames, api_environment, ingest_environment, resize_environment
 from ingest.handler import IngestApp
 from ingest.settings import IngestSettings
 
@@ -209,10 +196,9 @@ class DevStack:
             if self.journal is not None:
                 self._restore(journaled)
             self.shims = MotoShims({resources.originals_bucket}, self.journal).install()
-            environment = self.handler_environment()
             for lane in (LANE_INTERACTIVE, LANE_BULK):
-                self.pollers[lane] = self._poller(lane, environment)
-            self.resize = ResizeOrigin(environment, self.session)
+                self.pollers[lane] = self._poller(lane)
+            self.resize = ResizeOrigin(self.resize_environment(), self.session)
             self.cdn = LocalCdn(
                 s3=self.session.client("s3"),
                 transformed_bucket=resources.transformed_bucket,
@@ -303,40 +289,38 @@ class DevStack:
             raise RuntimeError("the stack is not started")
         return self.resources
 
-    def handler_environment(self) -> dict[str, str]:
-        """The environment the stack gives its functions (infra/pipeline.py, infra/delivery.py)."""
+    def _names(self) -> ResourceNames:
         resources = self.require_resources()
-        return {
-            ENV_ORIGINALS_BUCKET: resources.originals_bucket,
-            ENV_TRANSFORMED_BUCKET: resources.transformed_bucket,
-            ENV_IMAGES_TABLE: resources.images_table,
-            ENV_EVENT_BUS: resources.event_bus,
-            ENV_PRESETS: self.config.presets_json,
-            ENV_EAGER_FORMATS: self.config.eager_formats,
-            # GuardDuty Malware Protection does not exist locally: nothing would ever tag an upload.
-            ENV_MALWARE_SCAN: "false",
-            ENV_SIGNING_POLICY: self.config.signing_policy,
-            # Deployed functions read the keys from Secrets Manager; locally the document itself.
-            ENV_SIGNING_KEYS: json.dumps(self.signing_keys),
-            **self.options.environment,
-        }
+        return ResourceNames(
+            originals_bucket=resources.originals_bucket,
+            transformed_bucket=resources.transformed_bucket,
+            images_table=resources.images_table,
+            event_bus=resources.event_bus,
+        )
+
+    def ingest_environment(self, lane: str) -> dict[str, str]:
+        """What infra/pipeline.py gives the ingest function of `lane` (`infra.environment`, one definition).
+        GuardDuty Malware Protection does not exist locally: nothing would ever tag an upload."""
+        environment = ingest_environment(
+            self.config,
+            self._names(),
+            lane=lane,
+            bulk_queue_url=self.require_resources().bulk.queue_url,
+            malware_scan=False,
+        )
+        return {**environment, **self.options.environment}
+
+    def resize_environment(self) -> dict[str, str]:
+        """What infra/delivery.py gives the resize function; the signing-key document itself instead of
+        the secret's ARN (no Secrets Manager locally)."""
+        environment = resize_environment(
+            self.config, self._names(), signing_keys_document=json.dumps(self.signing_keys)
+        )
+        return {**environment, **self.options.environment}
 
     def api_environment(self) -> dict[str, str]:
-        """The environment infra/api.py gives the API function. It signs no delivery URL (it answers
-        unsigned preset URLs only), so, as deployed, it gets no signing keys."""
-        resources = self.require_resources()
-        environment = {
-            ENV_ORIGINALS_BUCKET: resources.originals_bucket,
-            ENV_TRANSFORMED_BUCKET: resources.transformed_bucket,
-            ENV_IMAGES_TABLE: resources.images_table,
-            ENV_EVENT_BUS: resources.event_bus,
-            ENV_PRESETS: self.config.presets_json,
-            ENV_SIGNING_POLICY: self.config.signing_policy,
-            ENV_DELIVERY_BASE_URL: self.url,
-            ENV_API_PLANS: self.config.api.plans_json,
-        }
-        if self.config.api.tenant_claim is not None:
-            environment[ENV_TENANT_CLAIM] = self.config.api.tenant_claim
+        """What infra/api.py gives the API function."""
+        environment = api_environment(self.config, self._names(), delivery_base_url=self.url)
         return {**environment, **self.options.environment}
 
     def api_key(self, tenant: str | None = None) -> LocalApiKey:
@@ -347,22 +331,18 @@ class DevStack:
     def ingest_app(self, lane: str = LANE_INTERACTIVE) -> IngestApp:
         app = self._ingest_apps.get(lane)
         if app is None:
-            app = self._build_ingest_app(lane, self.handler_environment())
+            app = self._build_ingest_app(lane)
         return app
 
-    def _build_ingest_app(self, lane: str, environment: dict[str, str]) -> IngestApp:
-        resources = self.require_resources()
+    def _build_ingest_app(self, lane: str) -> IngestApp:
         assert self.session is not None
-        lane_environment = {**environment, ENV_LANE: lane}
-        if lane == LANE_INTERACTIVE:
-            lane_environment[ENV_BULK_QUEUE_URL] = resources.bulk.queue_url
-        app = IngestApp.from_settings(IngestSettings.from_env(lane_environment), self.session)
+        app = IngestApp.from_settings(IngestSettings.from_env(self.ingest_environment(lane)), self.session)
         self._ingest_apps[lane] = app
         return app
 
     # Pipeline
 
-    def _poller(self, lane: str, environment: dict[str, str]) -> LanePoller:
+    def _poller(self, lane: str) -> LanePoller:
         resources = self.require_resources()
         assert self.session is not None
         lane_config = self.config.lanes.interactive if lane == LANE_INTERACTIVE else self.config.lanes.bulk
@@ -378,7 +358,7 @@ class DevStack:
 
         def factory() -> Handler:
             # A new execution environment: a cold start builds the app again from its settings.
-            app = self._build_ingest_app(lane, environment)
+            app = self._build_ingest_app(lane)
             forwarded = _RecordingForwarder(app.forwarder) if app.forwarder is not None else None
             app.forwarder = forwarded
 
