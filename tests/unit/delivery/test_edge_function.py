@@ -10,6 +10,7 @@ import pytest
 
 from imgpipe.delivery import SIGNING_POLICIES, stored_signing_policy
 from infra.constants import EDGE_KVS_PRESETS, EDGE_KVS_SIGNING_KEYS, EDGE_KVS_SIGNING_POLICY
+from tests.edge import njs
 from tests.edge.njs import REQUEST_SOURCE, RESPONSE_SOURCE, report_of, require_njs, run_program, run_under_njs
 from tests.node import run_node
 
@@ -77,3 +78,15 @@ def test_under_njs_the_old_await_in_call_arguments_is_refused() -> None:
     # Then it is a syntax error, which Node's vm never reported
     assert "SyntaxError" in (result.stderr + result.stdout)
     assert "await in arguments" in (result.stderr + result.stdout)
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_without_njs_the_engine_tier_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    # Given a machine where njs cannot be had
+    monkeypatch.setattr(njs, "find_njs", lambda: "no njs here")
+    monkeypatch.setenv("CI", ci)
+    # Then the tier does not pass silently: CI fails, a laptop skips, both saying why
+    with pytest.raises(outcome, match="no njs here"):
+        njs.require_njs()
