@@ -37,6 +37,7 @@ from infra.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
+from infra.nag import acknowledge_checkov_by_type
 from infra.pipeline import Lane
 from infra.removal import stage_removal_policy
 
@@ -433,3 +434,4 @@ class EdgeMonitoringStack(Stack):
             distribution_id=distribution_id,
             edge_functions=edge_functions,
         )
+        acknowledge_checkov_by_type(self)

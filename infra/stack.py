@@ -16,6 +16,7 @@ from infra.delivery import Delivery
 from infra.events import Events
 from infra.metadata import Metadata
 from infra.monitoring import CLOUDFRONT_METRICS_REGION, EdgeMonitoringStack, Monitoring
+from infra.nag import acknowledge_checkov, acknowledge_checkov_by_type
 from infra.pipeline import Pipeline
 from infra.removal import stage_removal_policy
 from infra.runtime import LambdaRuntime, log_retention
@@ -165,6 +166,46 @@ class ImgpipeStack(Stack):
         )
         self._outputs()
         give_helper_functions_log_groups(self, config)
+        self._acknowledge_checkov(config)
+
+    def _acknowledge_checkov(self, config: StageConfig) -> None:
+        acknowledge_checkov_by_type(self)
+        distribution = self.delivery.distribution.node.default_child
+        assert isinstance(distribution, CfnResource)
+        if config.domain is None:
+            acknowledge_checkov(
+                distribution,
+                "CKV_AWS_174",
+                "Without a custom domain CloudFront serves its *.cloudfront.net certificate, whose TLS "
+                "floor cannot be raised; with a domain the minimum is TLSv1.2_2021.",
+            )
+        if self.delivery.web_acl_arn is None:
+            acknowledge_checkov(
+                distribution,
+                "CKV_AWS_68",
+                "WAF is a per-stage option (features.waf) for its monthly cost; signatures and the resize "
+                "limits and reserved concurrency bound what an anonymous client can make the origin do.",
+            )
+        access_logs = self.storage.access_logs.node.default_child
+        transformed = self.storage.transformed.node.default_child
+        assert isinstance(access_logs, CfnResource) and isinstance(transformed, CfnResource)
+        acknowledge_checkov(
+            access_logs,
+            "CKV_AWS_18",
+            "This is the access-log bucket itself; logging its own access would log forever.",
+        )
+        acknowledge_checkov(
+            access_logs,
+            "CKV_AWS_21",
+            "Access logs are written once and expire with the stage's retention; versions would keep "
+            "nothing worth restoring.",
+        )
+        acknowledge_checkov(
+            transformed,
+            "CKV_AWS_21",
+            "Renditions are a cache: each is rendered again on demand from the versioned originals and "
+            "expires after transformedExpiryDays.",
+        )
 
     def _outputs(self) -> None:
         """What `imgpipe` (CLI) and the README's first-upload steps read after `cdk deploy`."""
