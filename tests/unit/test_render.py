@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageCms, ImageDraw, ImageFilter, ImageStat
+from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageFilter, ImageStat
 
-from imgpipe.core import Limits, Rendered, RenderOptions, SpecError, render, render_many
+from imgpipe.core import Limits, Rejected, Rendered, RenderOptions, SpecError, render, render_many
 from imgpipe.core.metrics import delta_e, ssim
 from tests.builders import (
     BLUE,
@@ -19,6 +19,7 @@ from tests.builders import (
     colour_card,
     encode,
     expected_srgb,
+    hand_gif,
     icc_profile,
     oriented,
     photo_like,
@@ -380,6 +381,64 @@ def test_animation_over_budget_falls_back_to_the_first_frame() -> None:
     assert any("budget" in op for op in rendered.operations)
     # And within budget it stays animated
     assert render(data, "w=80&fm=gif", options=options).animated
+
+
+def test_an_animated_render_never_decodes_a_frame_over_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a GIF whose 1 × 1 first frame is followed by a 10 000 × 9 990 one, and a spy on every decode
+    data = hand_gif((1, 1), [(0, 0, 1, 1), (0, 0, 10_000, 9_990)])
+    decoded_sizes: list[tuple[int, int]] = []
+    original = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile) -> object:
+        decoded_sizes.append(self.size)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    # When it is rendered as an animation / Then it is refused as a bomb before any frame is decoded
+    with pytest.raises(Rejected) as refused:
+        render(data, "w=100&fm=gif")
+    assert refused.value.reason == "bomb"
+    assert decoded_sizes == []
+
+
+def test_animated_renditions_share_one_decode_of_every_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a 6-frame animation, five animated outputs of it, and a count of the frames Pillow decodes
+    data = animated_gif(6, (80, 60))
+    queries = ["w=40&fm=gif", "w=40&fm=webp", "w=20&fm=webp", "w=200&fm=gif", "w=400&fm=gif"]
+    decodes: list[int] = []
+    original = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile) -> object:
+        if self.tile:  # there is data to decode (not a frame that is loaded already)
+            decodes.append(self.tell())
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    # When they are rendered in one call
+    outputs = render_many(data, queries)
+    # Then each frame was decoded once
+    assert sorted(decodes) == [0, 1, 2, 3, 4, 5]
+    monkeypatch.undo()
+    # And every output is the animation its own render gives, frame by frame
+    for query, output in zip(queries, outputs, strict=True):
+        alone = render(data, query)
+        assert output.animated and output.frames == 6 and output.data == alone.data, query
+    # And the two that come out at the source's own size (never enlarged) share one encode
+    assert outputs[3].data is outputs[4].data and (outputs[4].width, outputs[4].height) == (80, 60)
+
+
+def test_an_animated_gif_keeps_each_frame_s_colours_on_its_one_palette() -> None:
+    # Given an animation whose frames are each a different flat colour
+    colours = [(230, 20, 20), (20, 40, 230), (20, 200, 40), (240, 220, 20), (250, 250, 250), (10, 10, 10)]
+    frames = [Image.new("RGB", (64, 48), colour) for colour in colours]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    # When it is rendered to a smaller GIF
+    rendered = render(data, "w=32&fm=gif")
+    # Then every frame still has its colour
+    image = Image.open(io.BytesIO(rendered.data))
+    for index, colour in enumerate(colours):
+        image.seek(index)
+        assert close(image.convert("RGB").getpixel((16, 12)), colour, 3.0), index  # type: ignore[arg-type]
 
 
 # --- many renditions ------------------------------------------------------------------------------

@@ -76,11 +76,53 @@ def encode(
     return out.getvalue()
 
 
+# How many frames, at most how large, the one palette of an animated GIF is chosen from.
+_PALETTE_SAMPLES = 32
+_PALETTE_SAMPLE_SIDE = 128
+
+
+def _animation_palette(frames: list[Image.Image]) -> Image.Image:
+    """One median-cut palette for every frame, chosen from a mosaic of frames spread over the animation.
+
+    Median cut on every frame was most of an animated GIF's encode (about 0.6 s per megapixel of a
+    photographic frame); mapping a frame onto a fixed palette takes a few ms, and one palette also keeps
+    colours from flickering between frames and saves a local colour table per frame.
+    """
+    step = max(1, len(frames) // _PALETTE_SAMPLES)
+    samples = []
+    for frame in frames[::step][:_PALETTE_SAMPLES]:
+        sample = frame.convert("RGB")
+        sample.thumbnail((_PALETTE_SAMPLE_SIDE, _PALETTE_SAMPLE_SIDE), Image.Resampling.BOX)
+        samples.append(sample)
+    width = max(sample.width for sample in samples)
+    mosaic = Image.new("RGB", (width, sum(sample.height for sample in samples)))
+    top = 0
+    for sample in samples:
+        mosaic.paste(sample, (0, top))
+        top += sample.height
+    alpha = any(frame.mode in ("RGBA", "LA") for frame in frames)
+    return mosaic.quantize(255 if alpha else 256, method=Image.Quantize.MEDIANCUT)
+
+
+def _on_palette(image: Image.Image, palette: Image.Image) -> Image.Image:
+    paletted = image.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+    if image.mode in ("RGBA", "LA"):
+        # Index 255 is reserved for fully transparent pixels.
+        mask = image.convert("RGBA").getchannel("A").point(lambda value: 255 if value < 128 else 0)
+        paletted.paste(255, mask=mask)
+        paletted.info["transparency"] = 255
+    return paletted
+
+
 def encode_animation(
     frames: list[Image.Image], durations: list[int], loop: int, fmt: OutputFormat, quality: int | None
 ) -> bytes:
     """Encode an animation (GIF or WebP). Frames are full canvases; the encoder finds the deltas."""
-    prepared = [_encodable(frame, fmt) for frame in frames]
+    if fmt == "gif" and any(frame.mode not in ("P", "L") for frame in frames):
+        palette = _animation_palette(frames)
+        prepared = [_on_palette(frame, palette) for frame in frames]
+    else:
+        prepared = [_encodable(frame, fmt) for frame in frames]
     for frame in prepared:
         transparency = frame.info.get("transparency") if fmt == "gif" else None
         frame.info = {} if transparency is None else {"transparency": transparency}

@@ -16,7 +16,7 @@ from time import perf_counter
 from PIL import Image
 
 from imgpipe.core import analysis, ops, pixels
-from imgpipe.core.decode import Source, load_frame, open_source, strict_decoding
+from imgpipe.core.decode import Source, load_frame, open_source, seek_frame, strict_decoding
 from imgpipe.core.encode import encode, encode_animation
 from imgpipe.core.errors import SpecError
 from imgpipe.core.geometry import (
@@ -268,45 +268,146 @@ def _still(
     )
 
 
-def _animated(source: Source, request: _Request, fmt: OutputFormat, options: RenderOptions) -> Rendered:
-    spec = request.spec
+# Parameters that never change what a transformed frame looks like (the plan and crop, resolved from the
+# size parameters, stand for those): requests that differ only in these share their frames.
+_FRAME_NEUTRAL: dict[str, object] = {
+    "w": None,
+    "h": None,
+    "fit": "inside",
+    "up": False,
+    "g": "center",
+    "fp": None,
+    "crop": None,
+    "fm": "auto",
+    "q": None,
+    "preset": None,
+    "dl": None,
+    "v": None,
+    "exp": None,
+    "s": None,
+}
+
+
+@dataclass(frozen=True)
+class _Animation:
+    """One animated output wanted from the source: its request and the format it is encoded in."""
+
+    index: int
+    request: _Request
+    format: OutputFormat
+
+    @property
+    def frames_key(self) -> tuple[object, ...]:
+        spec = self.request.spec.model_copy(update=_FRAME_NEUTRAL)
+        return (self.request.plan, self.request.crop, spec)
+
+    @property
+    def encoding_key(self) -> tuple[object, ...]:
+        return (*self.frames_key, self.format, self.request.spec.q)
+
+
+def _passes(wanted: Sequence[_Animation], frames: int, capacity: int) -> list[list[_Animation]]:
+    """Group the outputs so that the transformed frames held at once stay within `capacity` pixels.
+
+    Each distinct look holds frames × its output pixels until it is encoded; every one is within the
+    animation budget on its own (`_animation_format`), so a pass never holds more than one budget's worth,
+    and a typical preset set of a small animation needs one or two passes (one decode each).
+    """
+    looks: dict[tuple[object, ...], list[_Animation]] = {}
+    for item in wanted:
+        looks.setdefault(item.frames_key, []).append(item)
+
+    def cost(items: list[_Animation]) -> int:
+        width, height = items[0].request.plan.output
+        return frames * width * height
+
+    passes: list[tuple[int, list[_Animation]]] = []
+    for items in sorted(looks.values(), key=cost, reverse=True):
+        for number, (held, members) in enumerate(passes):
+            if held + cost(items) <= capacity:
+                passes[number] = (held + cost(items), members + items)
+                break
+        else:
+            passes.append((cost(items), list(items)))
+    return [members for _, members in passes]
+
+
+def _animated(
+    data: bytes, frames: int, wanted: Sequence[_Animation], options: RenderOptions
+) -> dict[int, Rendered]:
+    """Every animated output, each source frame decoded once per pass (usually one pass).
+
+    Every frame is size-checked before it is decoded and transformed once per distinct look; outputs
+    that differ only in format share those frames, and outputs with the same frames, format and quality
+    (a 1600 px and an 800 px preset of a 700 px source) share the encoded bytes.
+    """
+    results: dict[int, Rendered] = {}
+    for members in _passes(wanted, frames, options.limits.max_animation_pixels):
+        results.update(_animation_pass(open_source(data, options.limits), members, options))
+    return results
+
+
+def _animation_pass(
+    source: Source, wanted: Sequence[_Animation], options: RenderOptions
+) -> dict[int, Rendered]:
     started = perf_counter()
-    frames: list[Image.Image] = []
+    looks: dict[tuple[object, ...], _Animation] = {}
+    for item in wanted:
+        looks.setdefault(item.frames_key, item)
+    transformed: dict[tuple[object, ...], list[Image.Image]] = {key: [] for key in looks}
     durations: list[int] = []
-    background = _background(spec, True)
+    transpose = ORIENTATION_TRANSPOSE.get(source.orientation)
+    # A source without alpha in its first frame decodes every frame without it (GIF and APNG frames take
+    # the first frame's mode, a WebP's decoder one mode for all), which spares premultiplying each frame.
+    first = source.image
+    mode = "RGBA" if first.mode in ("RGBA", "LA", "PA") or "transparency" in first.info else "RGB"
     for index in range(source.frames):
+        seek_frame(source, index)
         with strict_decoding(source.format, source.byte_size):
-            source.image.seek(index)
-            frame = source.image.convert("RGBA")
+            frame = source.image.convert(mode)
             duration = source.image.info.get("duration")
             durations.append(round(duration) if isinstance(duration, int | float) and duration > 0 else 100)
-        transpose = ORIENTATION_TRANSPOSE.get(source.orientation)
         if transpose is not None:
             frame = frame.transpose(transpose)
         base = _Base(image=frame, full_size=frame.size, notes=())
-        frame = _geometry(frame, request, base, background)
-        frame = _effects(_fit(frame, request.plan, background), spec, options)
-        frames.append(_finish_alpha(frame, spec, fmt))
+        for key, item in looks.items():
+            request, spec = item.request, item.request.spec
+            background = _background(spec, True)
+            look = _geometry(frame, request, base, background)
+            transformed[key].append(_effects(_fit(look, request.plan, background), spec, options))
     loop = source.image.info.get("loop", 0)
-    transformed = perf_counter()
-    data = encode_animation(frames, durations, loop if isinstance(loop, int) else 0, fmt, spec.q)
-    encoded = perf_counter()
-    return Rendered(
-        data=data,
-        format=fmt,
-        media_type=content_type(fmt),
-        width=frames[0].width,
-        height=frames[0].height,
-        animated=True,
-        frames=len(frames),
-        query=spec.with_format(fmt).variant_query(),
-        operations=(
-            f"animation:{len(frames)} frames",
-            f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}",
-        ),
-        timings_ms={"transform": (transformed - started) * 1000, "encode": (encoded - transformed) * 1000},
-        negotiated=spec.fm == "auto",
-    )
+    decoded = perf_counter()
+    encoded: dict[tuple[object, ...], tuple[bytes, float]] = {}
+    results: dict[int, Rendered] = {}
+    for position, item in enumerate(wanted):
+        request, spec, fmt = item.request, item.request.spec, item.format
+        frames = transformed[item.frames_key]
+        if item.encoding_key not in encoded:
+            began = perf_counter()
+            finished = [_finish_alpha(frame, spec, fmt) for frame in frames]
+            data = encode_animation(finished, durations, loop if isinstance(loop, int) else 0, fmt, spec.q)
+            encoded[item.encoding_key] = (data, (perf_counter() - began) * 1000)
+        data, encode_ms = encoded[item.encoding_key]
+        results[item.index] = Rendered(
+            data=data,
+            format=fmt,
+            media_type=content_type(fmt),
+            width=frames[0].width,
+            height=frames[0].height,
+            animated=True,
+            frames=len(frames),
+            query=spec.with_format(fmt).variant_query(),
+            operations=(
+                f"animation:{len(frames)} frames",
+                f"resize:{request.plan.resized[0]}x{request.plan.resized[1]}",
+            ),
+            # Decoding and transforming the frames is shared by the animated outputs of one pass.
+            timings_ms={"transform": (decoded - started) * 1000, "encode": encode_ms},
+            negotiated=spec.fm == "auto",
+        )
+        if all(other.frames_key != item.frames_key for other in wanted[position + 1 :]):
+            del transformed[item.frames_key]  # the last output of this look: its frames can go
+    return results
 
 
 def _animation_format(
@@ -344,12 +445,15 @@ def render_many(
 
     results: dict[int, Rendered] = {}
     stills: list[tuple[int, _Request, str | None]] = []
+    animations: list[_Animation] = []
     for index, request in enumerate(requests):
         fmt, note = _animation_format(source, request.spec, accept, request, options.limits)
         if fmt is not None:
-            results[index] = _animated(open_source(data, options.limits), request, fmt, options)
+            animations.append(_Animation(index, request, fmt))
         else:
             stills.append((index, request, note))
+    if animations:
+        results.update(_animated(data, source.frames, animations, options))
     if stills:
         needed = (max(r.needed[0] for _, r, _ in stills), max(r.needed[1] for _, r, _ in stills))
         if source.animated:
