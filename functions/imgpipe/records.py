@@ -84,6 +84,9 @@ class ImageRecord(_Record):
     tags_refresh: bool = False  # the offline tagger stood in for the configured remote one: ask it again
     seo_name: str | None = None
     renditions: list[Rendition] = Field(default_factory=list)
+    # Set when an animated source's renditions hold only its first frame because the animated set would
+    # not have been done before the function's deadline (the reason, as `Rendered.operations` says it).
+    animation_fallback: str | None = None
     mezzanine_key: str | None = None
     duplicate_of: str | None = None  # image id whose renditions were copied instead of rendering again
     replaces: str | None = None  # image id of the previous upload to the same key

@@ -7,6 +7,7 @@ lane, pass every other record to the service, and turn outcomes into logs and me
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -36,7 +37,7 @@ from imgpipe.ports import MessageForwarder
 from imgpipe.tagging import CircuitBreaker, OfflineTagger, ResilientTagger, Tagger
 from imgpipe.uploads import is_batch_key
 from infra.constants import METRIC_INGEST_FAILED, METRIC_INGEST_MESSAGES
-from ingest.service import IngestConfig, IngestService, Outcome, ScanPending
+from ingest.service import DeadlineNear, IngestConfig, IngestService, Outcome, ScanPending
 from ingest.settings import IngestSettings
 
 # Retries inside one invocation smooth over a throttle; anything longer is SQS's job (visibility timeout,
@@ -132,9 +133,13 @@ class IngestApp:
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
     @tracer.capture_method(capture_response=False)
-    def _record(self, record: IngestMessage) -> None:
-        # Powertools passes the parsed record by the keyword `record`; a body that does not parse never
-        # gets here (the processor reports it as a failure, and after maxReceiveCount it is in the DLQ).
+    def _record(self, record: IngestMessage, lambda_context: LambdaContext | None = None) -> None:
+        # Powertools passes the parsed record by the keyword `record`, and the invocation's context as
+        # `lambda_context` because the signature names it; a body that does not parse never gets here
+        # (the processor reports it as a failure, and after maxReceiveCount it is in the DLQ).
+        deadline = None
+        if lambda_context is not None:
+            deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000
         notification = record.body
         logger.remove_keys(["s3_key", "event_name"])
         logger.append_keys(message_id=record.messageId, lane=self.settings.lane)
@@ -148,11 +153,17 @@ class IngestApp:
             logger.append_keys(s3_key=event.key, event_name=event.event_name)
             tracer.put_annotation("lane", self.settings.lane)
             try:
-                outcome = self.service.handle(event)
+                outcome = self.service.handle(event, deadline=deadline)
             except ScanPending as pending:
                 logger.info(
                     "waiting for the malware scan result; the message will be retried",
                     extra={"reason": str(pending)},
+                )
+                raise
+            except DeadlineNear as near:
+                logger.warning(
+                    "too little time left in this invocation; the message will be retried",
+                    extra={"reason": str(near)},
                 )
                 raise
             except Exception:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Literal
 
 from imgpipe.core import (
@@ -102,10 +102,24 @@ SCAN_INFECTED = "THREATS_FOUND"
 SCAN_UNSUPPORTED = "UNSUPPORTED"
 SCAN_FAILED = ("ACCESS_DENIED", "FAILED")
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+# The cost of one animated rendition (GIF or WebP), fitted in bench/animation.py (results in
+# bench/results/animation.md): decoding and resizing grow with the decoded pixels (frames × canvas), encoding
+# with how much there is to encode, for which the source's compressed size stands (a flat 150 MP GIF of
+# 0.5 MB encodes 4x faster per pixel than a photographic one of 21 MB). Both are CPU seconds on the bench
+# machine x 1.25 for Lambda's arm64 core and a margin, so the estimate errs on the slow side.
+ANIMATION_SECONDS_PER_MEGAPIXEL = 0.0075
+ANIMATION_SECONDS_PER_MEGABYTE = 0.07
+# Kept after the renders for what follows them: ~10 S3 puts, the tagger, the DynamoDB writes, the events.
+DEADLINE_MARGIN_SECONDS = 5.0
 
 Action = Literal[
     "processed", "duplicate", "rejected", "deleted", "gone", "superseded", "skipped", "stale", "ignored"
 ]
+
+
+class DeadlineNear(Exception):
+    """Too little of the invocation is left to render anything: fail the message so SQS retries it with a
+    whole invocation's time, instead of being stopped halfway."""
 
 
 class ScanPending(Exception):
@@ -124,6 +138,10 @@ class IngestConfig:
     malware_scan: bool = False
     limits: Limits = DEFAULT_LIMITS
     batch_claim_seconds: float = BATCH_CLAIM_SECONDS
+    # What one animated rendition costs, to decide before rendering whether they fit in the time left.
+    animation_seconds_per_megapixel: float = ANIMATION_SECONDS_PER_MEGAPIXEL
+    animation_seconds_per_megabyte: float = ANIMATION_SECONDS_PER_MEGABYTE
+    deadline_margin_s: float = DEADLINE_MARGIN_SECONDS
 
 
 @dataclass
@@ -204,6 +222,7 @@ class IngestService:
         quota: QuotaGate | None = None,
         tagger: Tagger | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = monotonic,
     ) -> None:
         self.originals = originals
         self.renditions = renditions
@@ -213,14 +232,20 @@ class IngestService:
         self.quota: QuotaGate = quota or Unlimited()
         self.tagger: Tagger = tagger or OfflineTagger()
         self.clock = clock
+        self.monotonic = monotonic  # the clock of the `deadline` that `handle` is given
 
     def _now(self) -> str:
         return utc_now_text(self.clock())
 
     # Entry points
 
-    def handle(self, event: S3EventRecord) -> Outcome:
-        """One record of an S3 notification. Raises on a transient fault (the message is retried)."""
+    def handle(self, event: S3EventRecord, *, deadline: float | None = None) -> Outcome:
+        """One record of an S3 notification. Raises on a transient fault (the message is retried).
+
+        `deadline` is when the function is stopped, on the `monotonic` clock (the handler takes it from the
+        Lambda context); an animation whose renditions would not be done by then is rendered from its
+        first frame, and the record says so (`animation_fallback`). None: no deadline.
+        """
         started = perf_counter()
         key = event.key
         if not key.startswith(UPLOADS_PREFIX):
@@ -232,6 +257,7 @@ class IngestService:
                 event_time=event.event_time,
                 etag=event.s3.object.etag,
                 size=event.s3.object.size,
+                deadline=deadline,
             )
         elif event.removed:
             outcome = self.remove(key, sequencer=event.s3.object.sequencer, event_time=event.event_time)
@@ -263,6 +289,7 @@ class IngestService:
         event_time: datetime | None,
         etag: str | None,
         size: int | None,
+        deadline: float | None = None,
     ) -> Outcome:
         etag = etag.strip('"') if etag else None
         token = order_token(sequencer, event_time, etag)
@@ -352,9 +379,11 @@ class IngestService:
                 UploadKey.parse(key)
             except InvalidUploadKey as error:
                 return self._reject(record, REASON_INVALID_KEY, str(error))
-        return self._process(record, upload.name if upload else key, size)
+        return self._process(record, upload.name if upload else key, size, deadline)
 
-    def _process(self, record: ImageRecord, name: str, size: int | None) -> Outcome:
+    def _process(
+        self, record: ImageRecord, name: str, size: int | None, deadline: float | None = None
+    ) -> Outcome:
         key = record.source_key
         if self.config.malware_scan:
             try:
@@ -418,7 +447,7 @@ class IngestService:
         except Rejected as rejection:
             return self._reject(record, rejection.reason, rejection.message)
         try:
-            written, out_bytes, preview = self._render(record, data, info)
+            written, out_bytes, preview = self._render(record, data, info, deadline)
         except Rejected as rejection:
             return self._reject(record, rejection.reason, rejection.message)
         self._fill_facts(record, info, name)
@@ -427,14 +456,48 @@ class IngestService:
         record.renditions = written
         return self._ready(record, bytes_in=len(data), bytes_out=out_bytes)
 
+    def _animation_fallback(
+        self, info: ImageInfo, specs: Sequence[TransformSpec], deadline: float | None
+    ) -> str | None:
+        """Why the animated renditions are rendered from the first frame only, or None when they fit.
+
+        The cost is estimated before rendering (a render cannot be stopped halfway), from the decoded
+        pixels and the measured cost per megapixel; what is left must also hold the writes after it.
+        """
+        if deadline is None or not info.animated:
+            return None
+        animated = sum(1 for spec in specs if spec.anim and spec.fm in ("gif", "webp"))
+        megapixels = info.frames * info.width * info.height / 1e6
+        megabytes = info.bytes / 1e6
+        per_rendition = (
+            megapixels * self.config.animation_seconds_per_megapixel
+            + megabytes * self.config.animation_seconds_per_megabyte
+        )
+        needed = animated * per_rendition
+        left = deadline - self.monotonic() - self.config.deadline_margin_s
+        if animated == 0 or needed <= left:
+            return None
+        if left <= 0:
+            raise DeadlineNear(
+                f"{left + self.config.deadline_margin_s:.1f} s left before the function's deadline"
+            )
+        return (
+            f"animation:first-frame (deadline: {animated} animated renditions of {info.frames} frames "
+            f"need about {needed:.0f} s, {left:.0f} s were left)"
+        )
+
     def _render(
-        self, record: ImageRecord, data: bytes, info: ImageInfo
+        self, record: ImageRecord, data: bytes, info: ImageInfo, deadline: float | None = None
     ) -> tuple[list[Rendition], int, bytes | None]:
         """Write the eager renditions and the mezzanine; return the renditions, their bytes, and the largest
         whole-picture JPEG/PNG rendition within a tagger's size (None when there is none)."""
         key = record.source_key
         wanted = eager_specs(info, self.config.presets, self.config.eager_formats)
         specs = [spec for _, spec in wanted]
+        record.animation_fallback = self._animation_fallback(info, specs, deadline)
+        if record.animation_fallback is not None:
+            # Stored under the animated renditions' keys: what a preset URL serves from now on.
+            specs = [spec.model_copy(update={"anim": False}) for spec in specs]
         mezzanine = mezzanine_spec(info) if needs_mezzanine(info) else None
         if mezzanine is not None:
             specs.append(mezzanine)
