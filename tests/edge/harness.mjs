@@ -1,6 +1,8 @@
 // Runs functions/edge/viewer_request.js (or viewer_response.js) under Node exactly as deployed, with CloudFront's `cloudfront` and
 // `crypto` modules injected and the clock fixed. The file on disk is not changed: its two `import` lines
 // become bindings to the injected modules (same line numbers), and any other module syntax is refused.
+// Node's vm accepts what cloudfront-js-2.0 refuses (await inside call arguments, for one): the strict
+// checks are the same scenarios under njs (njs.py, njs_runner.js) and the allow-list (check_runtime.mjs).
 import { readFileSync } from 'node:fs';
 import nodeCrypto from 'node:crypto';
 import vm from 'node:vm';
