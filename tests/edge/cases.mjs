@@ -153,6 +153,7 @@ async function runStoreFaults(load) {
   return {
     failingPreset: await run('failing', '/uploads/a.jpg', 'preset=small'),
     failingSigned: await run('failing', '/uploads/a.jpg', signed),
+    failingUnsigned: await run('failing', '/uploads/a.jpg', 'w=10'),
     noPolicyPreset: await run({ 'signing-keys': '{}', presets: presets }, '/uploads/a.jpg', 'preset=small'),
     emptyPolicyPreset: await run({ 'signing-policy': '', presets: presets }, '/uploads/a.jpg', 'preset=small'),
     unknownPolicyPreset: await run({ 'signing-policy': 'Presets-Unsigned', presets: presets }, '/uploads/a.jpg', 'preset=small'),

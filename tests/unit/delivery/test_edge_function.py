@@ -37,7 +37,7 @@ def test_a_failing_or_garbled_store_fails_closed(engine: str) -> None:
     outcomes = _store_faults(engine)
     refused = {name: (o["status"], o.get("code"), o.get("param")) for name, o in outcomes.items()}
     # Then a policy that cannot be read, is absent, empty or unknown requires a signature
-    for name in ("noPolicyPreset", "emptyPolicyPreset", "unknownPolicyPreset"):
+    for name in ("failingUnsigned", "noPolicyPreset", "emptyPolicyPreset", "unknownPolicyPreset"):
         assert refused[name] == (403, "signature-required", "s"), name
     # And an unreadable store serves nothing: no preset is known and no signature verifies
     assert refused["failingPreset"] == (400, "bad-parameter", "preset")
