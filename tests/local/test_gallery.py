@@ -6,7 +6,6 @@ import base64
 import json
 
 from imgpipe.dev.presign import PostRefused, check_post, presigned_post, presigning_client
-from imgpipe.dev.session import LOCAL_SECRET_KEY
 from tests.builders import colour_card, encode
 from tests.local.conftest import LiveStack, fetch, multipart, post_json
 
@@ -90,10 +89,12 @@ def test_content_length_range_is_checked(live: LiveStack) -> None:
         content_type="image/jpeg",
         max_bytes=10,
     )
-    check_post(post["fields"], 10, bucket="imgpipe-originals", secret_key=LOCAL_SECRET_KEY)
+    check_post(post["fields"], 10, bucket="imgpipe-originals", secret_key=live.stack.session.secret_key)
     for size, code in ((11, "EntityTooLarge"), (0, "EntityTooSmall")):
         try:
-            check_post(post["fields"], size, bucket="imgpipe-originals", secret_key=LOCAL_SECRET_KEY)
+            check_post(
+                post["fields"], size, bucket="imgpipe-originals", secret_key=live.stack.session.secret_key
+            )
         except PostRefused as refused:
             assert refused.code == code
         else:

@@ -32,6 +32,7 @@ DEFAULT_DATA_DIR = ".imgpipe"
 STATE_FILE = "state.json"
 KEYS_FILE = "signing-keys.json"
 API_KEYS_FILE = "api-keys.json"
+AWS_SECRET_FILE = "aws-secret"
 LOCAL_API_PLAN = "pro"
 STORE_DIR = "store"
 SEEDED_FILE = ".seeded"
@@ -112,6 +113,25 @@ class DataDir:
         document = {LOCAL_KEY_ID: secrets.token_urlsafe(32)}  # 43 printable characters
         _write_json(self.keys_file, document, mode=0o600)
         return document
+
+    # The local AWS secret key: presigned POSTs to the dev server are signed and checked with it
+
+    def aws_secret(self) -> str:
+        """This data directory's own secret (owner-only file), generated on first use."""
+        file = self.path / AWS_SECRET_FILE
+        with self._lock:
+            try:
+                secret = file.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                secret = ""
+            if len(secret) < 32:
+                secret = secrets.token_urlsafe(32)
+                temporary = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+                temporary.touch(mode=0o600)
+                os.chmod(temporary, 0o600)
+                temporary.write_text(secret + "\n", encoding="utf-8")
+                os.replace(temporary, file)
+        return secret
 
     # API keys
 

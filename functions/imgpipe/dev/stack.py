@@ -188,7 +188,7 @@ class DevStack:
                 )
                 journaled = self.journal.read()
             endpoint = self.aws.start(self.journal, buckets=(ORIGINALS_BUCKET, TRANSFORMED_BUCKET))
-            self.session = LocalSession(endpoint)
+            self.session = LocalSession(endpoint, secret_key=self.data.aws_secret())
             self.resources = provision(
                 self.session, self.config, visibility_timeout=options.visibility_timeout
             )

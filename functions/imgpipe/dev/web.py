@@ -33,7 +33,6 @@ from imgpipe.dev.presign import (
     presigned_post,
     presigning_client,
 )
-from imgpipe.dev.session import LOCAL_SECRET_KEY
 from imgpipe.dev.urls import build_url
 from imgpipe.records import ImageRecord
 from imgpipe.uploads import InvalidUploadKey
@@ -61,6 +60,11 @@ class Request:
     body: bytes
 
     def json(self) -> dict[str, Any]:
+        media_type = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            # A cross-site page can POST text/plain or a form without asking; JSON needs a CORS preflight,
+            # which this server never grants.
+            raise BadRequest("send the body as application/json", status=415, code="unsupported-media-type")
         try:
             document = json.loads(self.body or b"{}")
         except ValueError:
@@ -127,8 +131,32 @@ class DevWeb:
         except BadRequest as error:
             return problem_answer(error.problem, "dev")
 
+    def allowed_hosts(self) -> frozenset[str]:
+        """Host header values this server answers `/_dev/*` for: loopback names and the bound address, on
+        its port. Anything else is a DNS-rebinding page talking to it under a name of its own."""
+        port = self.stack.url.rsplit(":", 1)[-1]
+        names = {"127.0.0.1", "localhost", "[::1]", self.stack.options.host}
+        return frozenset(f"{name}:{port}" for name in names) | frozenset(names if port == "80" else ())
+
+    def _refuse_foreign(self, request: Request) -> None:
+        """`/_dev/*` answers its own pages and local tools only (it deletes, redrives and signs)."""
+        host = request.headers.get("host", "").strip().lower()
+        allowed = self.allowed_hosts()
+        if host not in allowed:
+            raise BadRequest(
+                f"the dev server does not answer for host {host!r}", status=403, code="forbidden"
+            )
+        origin = request.headers.get("origin")
+        if origin is not None and origin.removeprefix("http://").lower() not in allowed:
+            raise BadRequest(f"cross-origin request from {origin!r} refused", status=403, code="forbidden")
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            raise BadRequest(f"a {fetch_site} request is refused", status=403, code="forbidden")
+
     def _route(self, request: Request) -> HttpAnswer:
         path, method = request.path, request.method
+        if path.startswith("/_dev/") or path in ("/", "/index.html"):
+            self._refuse_foreign(request)
         if path in ("/", "/index.html") and method in ("GET", "HEAD"):
             return self.static("index.html")
         if path.startswith("/_dev/static/") and method in ("GET", "HEAD"):
@@ -321,7 +349,8 @@ class DevWeb:
                 raise PostRefused(
                     400, "InvalidArgument", "POST requires exactly one file upload per request."
                 )
-            check_post(fields, len(files[0].data), bucket=bucket, secret_key=LOCAL_SECRET_KEY)
+            assert stack.session is not None
+            check_post(fields, len(files[0].data), bucket=bucket, secret_key=stack.session.secret_key)
         except PostRefused as refused:
             return HttpAnswer(refused.status, {"content-type": "application/xml"}, refused.xml())
         form = {name.lower(): value for name, value in fields.items()}

@@ -34,6 +34,8 @@ function el(tag, attributes = {}, ...children) {
 }
 
 async function api(path, { method = "GET", body } = {}) {
+  // Every POST is JSON: the dev server refuses other content types (a cross-site form cannot send JSON).
+  if (method === "POST" && body === undefined) body = {};
   const response = await fetch(path, {
     method,
     headers: body ? { "content-type": "application/json" } : {},
