@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -64,8 +65,15 @@ def test_a_hostile_file_ends_rejected_with_its_reason_and_in_quarantine(live: Li
     for record in records.values():
         assert record.quarantine_key and record.quarantine_key.startswith("quarantine/")
         s3.head_object(Bucket=bucket, Key=record.quarantine_key)
-    published = [event for event in live.stack.events if event.detail.get("source_key") == truncated]
-    assert [event.detail_type for event in published if event.detail_type == "Image Rejected"]
+    # And the rejection is announced: the record is written first, the event follows, so wait for it
+    deadline = time.monotonic() + 15
+    while not [
+        event
+        for event in list(live.stack.events)
+        if event.detail_type == "Image Rejected" and event.detail.get("source_key") == truncated
+    ]:
+        assert time.monotonic() < deadline, "no Image Rejected event within 15 s of the REJECTED record"
+        time.sleep(0.1)
 
 
 def test_deleting_an_original_removes_its_renditions_and_marks_the_record(live: LiveStack) -> None:
