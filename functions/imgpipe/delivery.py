@@ -1,12 +1,13 @@
 """Delivery requests: the edge's rules in Python, and the checks the origin repeats.
 
 `at_edge` is the Python twin of the CloudFront Function (`functions/edge/viewer_request.js`): it reads a
-viewer request, refuses what is bad (400) or not allowed (403), chooses the output format for `fm=auto`
-and names the stored rendition the request maps to. Both run over `tests/vectors/delivery.json`, so they
-cannot drift. `at_origin` is what the resize Lambda does with the request the edge forwarded: it trusts
-nothing, parses and verifies again, and checks that the object key it was sent to is the one the request
-names. `negotiated_by_query` and `vary_with_accept` are the twin of the viewer-response function
-(`functions/edge/viewer_response.js`), which adds the `Vary: Accept` the transformed bucket cannot store.
+viewer request, refuses what is bad (400), not allowed (403) or not an original (404), chooses the
+output format for `fm=auto` and names the stored rendition the request maps to. Both run over
+`tests/vectors/delivery.json`, so they cannot drift. `at_origin` is what the resize Lambda does with the
+request the edge forwarded: it trusts nothing, parses and verifies again, and checks that the object key
+it was sent to is the one the request names. `negotiated_by_query` and `vary_with_accept` are the twin of
+the viewer-response function (`functions/edge/viewer_response.js`), which adds the `Vary: Accept` the
+transformed bucket cannot store.
 """
 
 from __future__ import annotations
