@@ -177,6 +177,9 @@ def test_the_gallery_uploads_a_dropped_file_and_shows_it_ready(
     )
     placeholder = browser.evaluate(f"{card}.querySelector('.thumb').style.backgroundImage")
     assert placeholder.startswith('url("data:image/png'), "the BlurHash placeholder is drawn"
+    # ... and hidden once the thumbnail is in, so it cannot show through transparent pixels
+    shown = browser.evaluate(f"getComputedStyle({card}.querySelector('.thumb')).backgroundImage")
+    assert shown == "none", shown
     # And a file dropped on the drop zone (a real drag and drop) goes the same way
     dropped = tmp_path / f"dropped-{time.monotonic_ns()}.png"
     dropped.write_bytes(encode(photo_like(120, 90), "PNG"))

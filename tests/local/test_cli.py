@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,25 @@ def test_without_a_running_stack_the_cli_says_how_to_start_one(
 ) -> None:
     assert main(["status", "--data", str(tmp_path)]) == 69
     assert "make dev" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    # Given a pipe whose reader has already gone (`imgpipe ... | head` once head has its lines)
+    image = tmp_path / "piped.png"
+    image.write_bytes(encode(colour_card(30, 20), "PNG"))
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    # When a command prints into it
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "imgpipe.cli", "inspect", str(image)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    # Then it stops with the shell's SIGPIPE status and no traceback
+    assert finished.returncode == 141, finished.stderr.decode()
+    assert b"Traceback" not in finished.stderr

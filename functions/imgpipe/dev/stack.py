@@ -189,8 +189,14 @@ class DevStack:
                 journaled = self.journal.read()
             endpoint = self.aws.start(self.journal, buckets=(ORIGINALS_BUCKET, TRANSFORMED_BUCKET))
             self.session = LocalSession(endpoint, secret_key=self.data.aws_secret())
+            first_start = not self.data.seeded
+            if first_start:
+                self.echo(f"first start in {self.data.path}: keys generated; creating the stack's resources")
             self.resources = provision(
-                self.session, self.config, visibility_timeout=options.visibility_timeout
+                self.session,
+                self.config,
+                visibility_timeout=options.visibility_timeout,
+                on_step=(lambda step: self.echo(f"  created {step}")) if first_start else None,
             )
             resources = self.resources
             if self.journal is not None:

@@ -298,7 +298,8 @@ function cardFor(image) {
   const thumb = el("div", { class: "thumb", style: placeholderStyle(image) });
   if (image.status === "READY" && thumbUrl) {
     const img = el("img", { alt: image.seo_name || shortName(image.source_key), loading: "lazy", src: thumbUrl });
-    img.addEventListener("load", () => img.classList.add("loaded"));
+    // Once loaded, the placeholder goes: it would show through a transparent thumbnail.
+    img.addEventListener("load", () => { img.classList.add("loaded"); thumb.classList.add("image-loaded"); });
     img.addEventListener("error", () => thumb.append(el("span", { class: "note" }, "no thumbnail")));
     thumb.append(img);
   } else if (image.status === "PROCESSING") {
@@ -392,11 +393,13 @@ function openDetail(key) {
   const preview = $("detail-preview");
   preview.replaceChildren();
   preview.style.cssText = placeholderStyle(image);
+  preview.classList.remove("image-loaded");
   const large = image.urls && (image.urls.medium || image.urls.large || image.urls.small);
   if (image.status === "READY" && large) {
     const img = el("img", { alt: image.seo_name || shortName(key), src: large });
     img.addEventListener("load", () => {
       img.classList.add("loaded");
+      preview.classList.add("image-loaded");
       if (image.focal_point) {
         const box = img.getBoundingClientRect();
         const outer = preview.getBoundingClientRect();
