@@ -364,6 +364,15 @@ def upload_files(
     return keys
 
 
+def latest_record(repository: DynamoMetadataRepository, key: str) -> ImageRecord | None:
+    """The current record of one originals key: its source pointer (one GetItem), then its image (one
+    more). Never a scan: waiting costs the same however many images the table holds."""
+    pointer = repository.get_source(key)
+    if pointer is None or not pointer.image_id:
+        return None
+    return repository.get_image(pointer.image_id)
+
+
 def wait_for(
     target: Target,
     keys: Sequence[str],
@@ -375,23 +384,25 @@ def wait_for(
 ) -> dict[str, ImageRecord | None]:
     """Poll until the newest record of every key is final (READY, REJECTED, DELETED) or time runs out.
 
-    `since` (a record timestamp) ignores records of earlier uploads of the same keys.
+    Each round reads only the records of the keys still waiting, by key. `since` (a record timestamp)
+    ignores records of earlier uploads of the same keys.
     """
-    wanted = set(keys)
+    repository = DynamoMetadataRepository(target.client("dynamodb"), target.images_table)
     deadline = time.monotonic() + timeout
     found: dict[str, ImageRecord | None] = dict.fromkeys(keys)
     while True:
-        latest = current_records(
-            [record for record in images(target) if since is None or record.created_at >= since]
-        )
-        for key in wanted:
-            found[key] = latest.get(key)
-        final = sum(
-            1 for key in wanted if (record := found[key]) is not None and record.status in FINAL_STATUSES
-        )
+        for key in keys:
+            known = found[key]
+            if known is not None and known.status in FINAL_STATUSES:
+                continue
+            record = latest_record(repository, key)
+            found[key] = (
+                record if record is not None and (since is None or record.created_at >= since) else None
+            )
+        final = sum(1 for record in found.values() if record is not None and record.status in FINAL_STATUSES)
         if progress is not None:
-            progress(final, len(wanted))
-        if final == len(wanted) or time.monotonic() >= deadline:
+            progress(final, len(found))
+        if final == len(found) or time.monotonic() >= deadline:
             return found
         time.sleep(interval)
 
