@@ -43,8 +43,11 @@ def acknowledge_checkov(resource: CfnResource, check: str, reason: str) -> None:
     if not reason.strip():
         raise ValueError(f"the acknowledgement of {check} needs a reason")
     metadata = resource.get_metadata(CHECKOV_METADATA) or {}
-    skips = [skip for skip in metadata.get("skip", []) if skip["id"] != check]
-    resource.add_metadata(CHECKOV_METADATA, {"skip": [*skips, {"id": check, "comment": reason}]})
+    acknowledgement = {"id": check, "comment": reason}
+    skips = [acknowledgement if skip["id"] == check else skip for skip in metadata.get("skip", [])]
+    if acknowledgement not in skips:
+        skips.append(acknowledgement)  # a new one; one given before keeps its place
+    resource.add_metadata(CHECKOV_METADATA, {"skip": skips})
 
 
 # What checkov reports on every resource of a type in this stack, and why each is accepted.

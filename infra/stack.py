@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsii
 from aws_cdk import CfnOutput, CfnResource, Environment, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from infra.api import Api
 from infra.config import StageConfig
@@ -60,7 +61,7 @@ def build_stage(scope: Construct, config: StageConfig, *, docker_layer: bool = F
         )
         Tags.of(edge).add("project", SERVICE_NAME)
         Tags.of(edge).add("stage", config.stage)
-        give_helper_functions_log_groups(edge, config)
+        finish_helpers(edge, config)
     return stack
 
 
@@ -75,6 +76,8 @@ def give_helper_functions_log_groups(stack: Stack, config: StageConfig) -> None:
             continue  # an imgpipe function: its own log group is set already
         parent = construct.node.scope
         assert isinstance(parent, Construct)
+        if parent.node.try_find_child(f"{construct.node.id}Logs") is not None:
+            continue  # given one already (this runs again after CDK's late helpers exist)
         log_group = logs.LogGroup(
             parent,
             f"{construct.node.id}Logs",
@@ -87,6 +90,29 @@ def give_helper_functions_log_groups(stack: Stack, config: StageConfig) -> None:
             )
         else:
             construct.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+
+
+@jsii.implements(IValidation)
+class _LateHelpers:
+    """CDK creates some deploy-time functions (the writer and reader of cross-region references) while
+    it resolves references, after every construct and aspect of ours has run. Validations run after that
+    and before the templates are written, so this one gives them the same log groups and checkov
+    acknowledgements as every other helper. It reports nothing."""
+
+    def __init__(self, stack: Stack, config: StageConfig) -> None:
+        self.stack = stack
+        self.config = config
+
+    def validate(self) -> list[str]:
+        give_helper_functions_log_groups(self.stack, self.config)
+        acknowledge_checkov_by_type(self.stack)
+        return []
+
+
+def finish_helpers(stack: Stack, config: StageConfig) -> None:
+    """Log groups for CDK's helper functions now, and again for those CDK adds during synthesis."""
+    give_helper_functions_log_groups(stack, config)
+    stack.node.add_validation(_LateHelpers(stack, config))
 
 
 class ImgpipeStack(Stack):
@@ -165,7 +191,7 @@ class ImgpipeStack(Stack):
             edge_functions=self.delivery.edge_function_names,
         )
         self._outputs()
-        give_helper_functions_log_groups(self, config)
+        finish_helpers(self, config)
         self._acknowledge_checkov(config)
 
     def _acknowledge_checkov(self, config: StageConfig) -> None:

@@ -23,12 +23,6 @@ from tests.infra.conftest import Assembly
 
 CHECKOV_VERSION = "3.3.30"
 TOOLS_CACHE = Path(os.environ.get("IMGPIPE_TOOLS_CACHE", Path.home() / ".cache" / "imgpipe"))
-# CDK creates the cross-region reference helpers (the euwest stage's us-east-1 alarms) while it resolves
-# references during synthesis, after any construct or aspect of ours could add metadata to them. They are
-# CDK's own deploy-time functions; each of their findings is the Lambda one acknowledged for our functions.
-CDK_LATE_HELPERS = ("Custom::CrossRegionExportWriterCustomResourceProvider",
-                    "Custom::CrossRegionExportReaderCustomResourceProvider")  # fmt: skip
-LATE_HELPER_CHECKS = frozenset({"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"})
 
 
 def _checkov() -> Path:
@@ -89,8 +83,6 @@ def test_checkov_finds_nothing_unacknowledged(
     for report in checkov_report:
         for finding in report["results"]["failed_checks"]:
             path = path_of(_resource(assembly, finding))
-            if finding["check_id"] in LATE_HELPER_CHECKS and any(h in path for h in CDK_LATE_HELPERS):
-                continue
             open_findings.append(
                 f"{finding['check_id']} {finding['resource']} ({path}): {finding['check_name']}"
             )
