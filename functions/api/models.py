@@ -116,14 +116,30 @@ class ImageOut(BaseModel):
     batch_id: str | None
     format: str | None
     media_type: str | None
-    width: int | None
+    width: int | None = Field(description="upright: EXIF orientation applied")
     height: int | None
     bytes: int | None
     sha256: str | None
+    frames: int | None = Field(description="1 for a still image")
+    animated: bool | None
+    orientation: int | None = Field(description="the source's EXIF orientation (1-8); outputs are upright")
+    has_alpha: bool | None
+    colour_profile: str | None = Field(description="the source's ICC profile description; outputs are sRGB")
     camera: str | None
     taken_at: str | None
+    had_gps: bool | None = Field(
+        description="the source carried GPS coordinates; they were stripped, as from every output"
+    )
+    phash: str | None = Field(
+        description="64-bit DCT perceptual hash, 16 hex digits: near-duplicates differ in few bits"
+    )
+    focal_point: tuple[float, float] | None = Field(
+        description="x, y in 0-1: where `fit=cover` crops centre (the `fp` of delivery URLs)"
+    )
     tags: list[str]
-    seo_name: str | None
+    seo_name: str | None = Field(
+        description="the SEO name without extension; the batch export names the file `{seo_name}.{ext}`"
+    )
     created_at: str
     updated_at: str
     processed_at: str | None

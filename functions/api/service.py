@@ -44,7 +44,7 @@ from api.settings import ApiSettings
 from api.tenants import RateLimiter, Tenant, check_upload, month_of
 from imgpipe.client import ImageUrls, SigningKeyMissingError
 from imgpipe.core import Rejected, render
-from imgpipe.naming import BatchNames, base_name
+from imgpipe.naming import BatchNames, seo_name
 from imgpipe.plans import plan_named
 from imgpipe.ports import ConditionFailed, EventPublisher, ObjectNotFound, ObjectStore, ObjectTooLarge
 from imgpipe.records import BatchRecord, ImageDeleted, ImageRecord, Rendition, utc_now_text
@@ -238,8 +238,16 @@ class ApiService:
             height=record.height,
             bytes=record.bytes,
             sha256=record.sha256,
+            frames=record.frames,
+            animated=record.animated,
+            orientation=record.orientation,
+            has_alpha=record.has_alpha,
+            colour_profile=record.colour_profile,
             camera=record.camera,
             taken_at=record.taken_at,
+            had_gps=record.had_gps,
+            phash=record.phash,
+            focal_point=record.focal_point,
             tags=record.tags,
             seo_name=record.seo_name,
             created_at=record.created_at,
@@ -522,8 +530,11 @@ class ApiService:
                     rendered = render(original.data, self.settings.export_query)
                 except (ObjectNotFound, ObjectTooLarge, Rejected):
                     continue  # deleted since, or unreadable now: counted as skipped
-                fallback = record.seo_name or record.source_key.rsplit("/", 1)[-1]
-                base = base_name(record.tags, taken_at=record.taken_at, fallback=fallback)
+                # The record's own SEO name (imgpipe.naming, set by ingest); a record written before ingest
+                # set one gets it by the same rule now.
+                base = record.seo_name or seo_name(
+                    record.tags, upload_name=record.source_key, taken_at=record.taken_at
+                )
                 name = names.claim(base, rendered.format)
                 archive.writestr(name, rendered.data)
                 rows.append(

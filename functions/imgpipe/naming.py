@@ -1,9 +1,12 @@
-"""SEO file names: a lowercase ASCII slug from an image's best tags (and date), unique within a batch.
+"""SEO file names: one rule for the record's `seo_name`, the `Image Processed` event and the export.
 
-Rules (README, "Names"): at most `MAX_NAME` characters including the extension, words `[a-z0-9]` joined by
-`-`, no stop words (English function words and words that describe the file rather than the picture),
-the taken-at date `YYYY-MM-DD` when known, the extension of the output format, and `-2`, `-3`, ... when
-the name is already used in the batch. Pure: no AWS, no environment.
+`seo_name` (ingest, once per image) takes its words from the upload's own file name when the name says
+something (not a camera counter such as `IMG_0042` or `DSC01234`), else from the image's best tags (the
+tagger's, best first); then the taken-at date `YYYY-MM-DD` when known. Words are `[a-z0-9]` joined by `-`,
+accents folded, no stop words (English function words and words that describe the file rather than the
+picture), whole words only. The export names each file `{seo_name}.{extension of the output format}`,
+with `-2`, `-3`, ... when that name is already used in the batch (`BatchNames`); every name has at most
+`MAX_NAME` characters including the extension. Pure: no AWS, no environment.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ _STOP_TEXT = """
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 _WORD = re.compile(r"[a-z0-9]+")
+# What cameras, phones and screenshot tools call files: a prefix, a counter, perhaps a copy suffix.
+_CAMERA_COUNTER = re.compile(
+    r"(?:img|dsc[fn]?|pxl|mvimg|vid|image|photo|pic|screenshot|p|dji|gopr|sam|wp)?[-_ ]*[0-9][0-9_ -]*"
+    r"(?:-?(?:edited|copy|\(\d+\)|\d+))*",
+    re.IGNORECASE,
+)
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
@@ -85,6 +94,25 @@ def base_name(tags: Iterable[str], *, taken_at: str | None = None, fallback: str
     if day is None:
         return _fit(content, budget)
     return f"{_fit(content, budget - len(day) - 1)}-{day}"
+
+
+def own_name(upload_name: str | None) -> str | None:
+    """The upload's file name without folders and extension, or None when it is a camera counter."""
+    if not upload_name:
+        return None
+    stem = upload_name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem.strip(".") else stem
+    if not stem.strip() or _CAMERA_COUNTER.fullmatch(stem.strip()):
+        return None
+    return stem
+
+
+def seo_name(tags: Iterable[str], *, upload_name: str | None = None, taken_at: str | None = None) -> str:
+    """The image's SEO name without extension: the one the record, the event and the export carry."""
+    own = own_name(upload_name)
+    if own is not None and _content_words([own]):
+        return base_name([own], taken_at=taken_at)
+    return base_name(tags, taken_at=taken_at)
 
 
 def seo_filename(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,13 +22,6 @@ _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # S3 sequencers are hex of varying length; right-padding to one width makes text order equal event order.
 _SEQUENCER_WIDTH = 32
 _HEX = re.compile(r"[0-9A-Fa-f]+")
-# File names cameras and phones make up: they say nothing about the picture.
-_CAMERA_NAME = re.compile(
-    r"(?:img|dsc[fn]?|pxl|mvimg|vid|image|photo|pic|screenshot|p|dji|gopr|sam|wp)?[-_ ]*[0-9][0-9_ -]*"
-    r"(?:-?(?:edited|copy|\(\d+\)|\d+))*",
-    re.IGNORECASE,
-)
-SEO_NAME_MAX = 80
 
 
 class InvalidUploadKey(ValueError):
@@ -115,27 +107,6 @@ def is_rendition_key(source_key: str, key: str) -> bool:
         return spec.fm != "auto" and spec.variant_query() == remainder
     except (SpecError, ValueError):
         return False
-
-
-def _slug(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
-def seo_name(name: str, *, camera: str | None, taken_at: str | None, width: int, height: int) -> str:
-    """A readable file name (no extension) for exports and links: the upload's own name when it says
-    something, else what the facts say (camera, date, size)."""
-    stem = name.rsplit("/", 1)[-1]
-    stem = stem.rsplit(".", 1)[0] if "." in stem.strip(".") else stem
-    if not _CAMERA_NAME.fullmatch(stem.strip()):
-        slug = _slug(stem)
-        if slug:
-            return slug[:SEO_NAME_MAX].rstrip("-")
-    parts = [_slug(camera) if camera else "", "photo" if camera else "image"]
-    if taken_at:
-        parts.append(taken_at[:10])
-    parts.append(f"{width}x{height}")
-    return "-".join(part for part in parts if part)[:SEO_NAME_MAX].rstrip("-")
 
 
 def derived_tags(info: ImageInfo) -> list[str]:

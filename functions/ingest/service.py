@@ -57,6 +57,7 @@ from imgpipe.records import (
     SourcePointer,
     utc_now_text,
 )
+from imgpipe.naming import seo_name
 from imgpipe.tagging import REMOTE_MAX_SIDE, OfflineTagger, Tagger, TagInput, remote_jpeg
 from imgpipe.uploads import (
     InvalidUploadKey,
@@ -66,7 +67,6 @@ from imgpipe.uploads import (
     is_rendition_key,
     order_token,
     quarantine_key,
-    seo_name,
 )
 from infra.constants import (
     MALWARE_SCAN_TAG,
@@ -102,13 +102,13 @@ SCAN_INFECTED = "THREATS_FOUND"
 SCAN_UNSUPPORTED = "UNSUPPORTED"
 SCAN_FAILED = ("ACCESS_DENIED", "FAILED")
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-# The cost of one animated rendition (GIF or WebP), fitted in bench/animation.py (results in
-# bench/results/animation.md): decoding and resizing grow with the decoded pixels (frames × canvas), encoding
-# with how much there is to encode, for which the source's compressed size stands (a flat 150 MP GIF of
-# 0.5 MB encodes 4x faster per pixel than a photographic one of 21 MB). Both are CPU seconds on the bench
-# machine x 1.25 for Lambda's arm64 core and a margin, so the estimate errs on the slow side.
-ANIMATION_SECONDS_PER_MEGAPIXEL = 0.0075
-ANIMATION_SECONDS_PER_MEGABYTE = 0.07
+# The cost of one animated rendition (GIF or WebP), fitted in bench/animation.py (bench/results/animation.md):
+# decoding and resizing grow with the decoded pixels (frames x canvas), encoding with how much there is to
+# encode, for which the source's compressed size stands (per pixel, the flat 150 MP GIF of 0.55 MB costs a
+# third of a photographic one of 21 MB). The fit (0.0064 s/MP + 0.032 s/MB of CPU on the bench machine) x 1.25
+# for Lambda's arm64 core and a margin, so the estimate errs on the slow side (1.1-1.5x the measured CPU).
+ANIMATION_SECONDS_PER_MEGAPIXEL = 0.008
+ANIMATION_SECONDS_PER_MEGABYTE = 0.04
 # Kept after the renders for what follows them: ~10 S3 puts, the tagger, the DynamoDB writes, the events.
 DEADLINE_MARGIN_SECONDS = 5.0
 
@@ -453,6 +453,8 @@ class IngestService:
         self._fill_facts(record, info, name)
         # A rendition already made is the tagger's picture; only when none fits is the original decoded again.
         self._tag(record, info, preview or remote_jpeg(data))
+        # After tagging: the name falls back on the tags (imgpipe.naming, the export's rule too).
+        record.seo_name = seo_name(record.tags, upload_name=name, taken_at=record.taken_at)
         record.renditions = written
         return self._ready(record, bytes_in=len(data), bytes_out=out_bytes)
 
@@ -573,9 +575,6 @@ class IngestService:
         record.phash = info.phash
         record.focal_point = info.focal_point
         record.tags = derived_tags(info)
-        record.seo_name = seo_name(
-            name, camera=info.camera, taken_at=info.taken_at, width=info.width, height=info.height
-        )
 
     def _tag(self, record: ImageRecord, info: ImageInfo, picture: bytes) -> None:
         """The tagger's words first (best first), then the facts' own. `picture` is a small JPEG/PNG of
@@ -655,14 +654,7 @@ class IngestService:
             "tags_refresh",
         ):
             setattr(record, name_, getattr(original, name_))
-        assert original.width is not None and original.height is not None
-        record.seo_name = seo_name(
-            name,
-            camera=original.camera,
-            taken_at=original.taken_at,
-            width=original.width,
-            height=original.height,
-        )
+        record.seo_name = seo_name(record.tags, upload_name=name, taken_at=record.taken_at)
         record.renditions = copied
         record.duplicate_of = original.image_id
         outcome = self._ready(record, bytes_in=record.bytes or 0, bytes_out=0)

@@ -19,6 +19,7 @@ from imgpipe.adapters.dynamodb import DynamoMetadataRepository
 from imgpipe.adapters.s3 import S3ObjectStore
 from imgpipe.notifications import S3Notification
 from imgpipe.plans import default_plans, plans_from_json, quota_limits
+from imgpipe.records import ImageProcessed
 from infra.constants import ENV_EVENT_BUS
 from ingest.service import IngestConfig, IngestService
 from tests.builders import encode, photo_like
@@ -101,13 +102,28 @@ def test_batch_upload_ingest_progress_export_and_delete(api_stack: ApiStack) -> 
         r["url"].startswith("https://img.example/") for r in image["renditions"]
     )
     assert image["urls"]["thumb"].endswith("?preset=thumb")
+    # And the record says what ingest found: frames, orientation, profile, hashes, focal point, GPS
+    assert (image["frames"], image["animated"], image["orientation"], image["had_gps"]) == (
+        1,
+        False,
+        1,
+        False,
+    )
+    assert len(image["phash"]) == 16 and len(image["focal_point"]) == 2
+    assert "colour_profile" in image and image["seo_name"] == "harbour"
     batch = api_stack.call("GET", "/v1/batches/harbour", key=KEY_B).json
     assert (batch["done"], batch["progress"], batch["completed"]) == (2, 1.0, True)
-    # And the export holds both pictures, decodable, under unique names
+    # And the export holds both pictures, decodable, under unique names: the records' SEO names (the
+    # ones their `Image Processed` events carry) with the extension, `-2` for the second of a name
     export = api_stack.call("POST", "/v1/batches/harbour/export", key=KEY_B).json
     archive = zipfile.ZipFile(io.BytesIO(requests.get(export["url"], timeout=10).content))
     pictures = [name for name in archive.namelist() if name != "names.csv"]
     assert len(pictures) == len(set(pictures)) == 2
+    records = [api_stack.call("GET", f"/v1/images/{item['image_id']}", key=KEY_B).json for item in listed]
+    assert [record["seo_name"] for record in records] == ["harbour", "harbour"]
+    assert sorted(pictures) == ["harbour-2.jpg", "harbour.jpg"]
+    published = service.publisher.published  # type: ignore[attr-defined]
+    assert {event.seo_name for event in published if isinstance(event, ImageProcessed)} == {"harbour"}
     for name in pictures:
         with Image.open(io.BytesIO(archive.read(name))) as decoded:
             assert decoded.size == (96, 64)

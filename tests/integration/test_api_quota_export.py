@@ -111,7 +111,7 @@ def test_export_downloads_a_zip_whose_files_decode_under_the_csv_names(api_stack
             name=name,
             tags=tag_list,
             taken_at="2026-08-15T09:00:00Z",
-            seo_name="harbour-view" if not tag_list else None,
+            seo_name="harbour-view-2026-08-15" if not tag_list else None,
         )
     api_stack.add_image(number=9, batch_id="trip", status="REJECTED", name="bad.jpg")
     # When the batch is exported and the presigned URL is fetched

@@ -125,7 +125,8 @@ def test_an_upload_becomes_renditions_a_record_and_events(ingest_stack: IngestSt
         len(data),
     )
     assert record.sha256 and record.blurhash and record.phash and record.dominant_colour
-    assert record.seo_name == "beach-sunset-1"
+    # The one SEO name rule (imgpipe.naming): the owner's words, no bare numbers (the export adds -2, ...)
+    assert record.seo_name == "beach-sunset"
     [item] = [
         item
         for item in ingest_stack.items()

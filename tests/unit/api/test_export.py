@@ -45,7 +45,7 @@ def test_export_zips_every_ready_image_under_unique_seo_names(api: Api) -> None:
         name="IMG_0002.jpg",
     )
     api.add_image(
-        number=3, batch_id="summer", tags=["The", "Mountain", "Lake"], data=small_jpeg(3), name="x.jpg"
+        number=3, batch_id="summer", tags=["The", "Mountain", "Lake"], data=small_jpeg(3), name="PXL_0003.jpg"
     )
     api.add_image(number=4, batch_id="summer", status="REJECTED", name="broken.jpg")
     # When the batch is exported
@@ -67,7 +67,7 @@ def test_export_zips_every_ready_image_under_unique_seo_names(api: Api) -> None:
     assert {row["original"]: row["name"] for row in rows} == {
         "IMG_0001.jpg": "beach-sunset-2026-07-01.jpg",
         "IMG_0002.jpg": "beach-sunset-2026-07-01-2.jpg",
-        "x.jpg": "mountain-lake.jpg",
+        "PXL_0003.jpg": "mountain-lake.jpg",
     }
     # And every file decodes, at the source's size, without GPS
     for name, data in files.items():
@@ -78,6 +78,20 @@ def test_export_zips_every_ready_image_under_unique_seo_names(api: Api) -> None:
             assert not image.getexif().get_ifd(GPS_IFD)
         row = next(row for row in rows if row["name"] == name)
         assert int(row["bytes"]) == len(data)
+
+
+def test_export_names_are_the_records_seo_names_with_the_extension(api: Api) -> None:
+    # Given two ready images whose records carry the same SEO name (as ingest and its event give it)
+    api.add_batch(batch_id="b")
+    for number in (1, 2):
+        api.add_image(
+            number=number, batch_id="b", data=small_jpeg(number), tags=["lake"], seo_name="harbour-at-dusk"
+        )
+    # When the batch is exported
+    body = api.call("POST", "/v1/batches/b/export").json
+    files, _ = read_export(api, body["key"])
+    # Then each file is that name with the output's extension, made unique within the batch
+    assert sorted(files) == ["harbour-at-dusk-2.jpg", "harbour-at-dusk.jpg"]
 
 
 def test_export_skips_images_whose_original_is_gone(api: Api) -> None:

@@ -257,3 +257,46 @@ def test_no_urls_for_an_image_that_is_not_ready(api: Api) -> None:
     api.add_image(number=1, status="PROCESSING")
     body = api.call("GET", "/v1/images/img_acme_0001").json
     assert body["urls"] == {} and body["renditions"][0]["url"] is None
+
+
+def test_the_record_shows_every_fact_ingest_recorded(api: Api) -> None:
+    # Given a ready animated image as ingest records it (imgpipe.core.ImageInfo's facts)
+    record = api.add_image(
+        number=1,
+        frames=12,
+        animated=True,
+        orientation=6,
+        has_alpha=True,
+        colour_profile="Display P3",
+        had_gps=True,
+        phash="c3a1f0e1d2b49687",
+        focal_point=(0.25, 0.75),
+        seo_name="harbour-at-dusk",
+    )
+    # When its record is read
+    image = api.call("GET", f"/v1/images/{record.image_id}").json
+    # Then frames, orientation, colour profile, perceptual hash, focal point and GPS are all there
+    assert {
+        name: image[name]
+        for name in (
+            "frames",
+            "animated",
+            "orientation",
+            "has_alpha",
+            "colour_profile",
+            "had_gps",
+            "phash",
+            "focal_point",
+            "seo_name",
+        )
+    } == {
+        "frames": 12,
+        "animated": True,
+        "orientation": 6,
+        "has_alpha": True,
+        "colour_profile": "Display P3",
+        "had_gps": True,
+        "phash": "c3a1f0e1d2b49687",
+        "focal_point": [0.25, 0.75],
+        "seo_name": "harbour-at-dusk",
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgpipe.naming import MAX_NAME, BatchNames, base_name, seo_filename
+from imgpipe.naming import MAX_NAME, BatchNames, base_name, seo_filename, seo_name
 
 
 def test_name_from_tags_drops_stop_words_and_folds_accents() -> None:
@@ -58,3 +58,12 @@ def test_any_tags_give_a_safe_name(tags: list[str], fmt: str) -> None:
         stem = name.rpartition(".")[0]
         assert stem and all(part.isalnum() for part in stem.split("-"))
     assert first != second
+
+
+def test_the_record_event_and_export_share_one_seo_name_rule() -> None:
+    # An upload named by its owner keeps its own words; a camera counter takes the tags; both get the date
+    assert seo_name(["orange", "sky"], upload_name="up_1/Harbour at Dusk.jpg") == "harbour-dusk"
+    assert seo_name(["orange", "sky"], upload_name="IMG_0042.JPG", taken_at="2026-07-01T18:00:00Z") == (
+        "orange-sky-2026-07-01"
+    )
+    assert seo_name([], upload_name="DSC01234.jpg") == "image"
