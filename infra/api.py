@@ -17,6 +17,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constants import (
     EXPORTS_PREFIX,
+    QUARANTINE_PREFIX,
     REST_API,
     UPLOADS_PREFIX,
 )
@@ -75,7 +76,7 @@ class Api(Construct):
             description="imgpipe management API (/v1): uploads, images, batches, export",
             environment=environment,
         )
-        self._grant(storage, metadata)
+        self._grant(storage, metadata, events)
 
         access_logs = logs.LogGroup(
             self,
@@ -182,7 +183,7 @@ class Api(Construct):
         pool = cognito.UserPool.from_user_pool_arn(self, "UserPool", arn)
         return apigateway.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[pool])
 
-    def _grant(self, storage: Storage, metadata: Metadata) -> None:
+    def _grant(self, storage: Storage, metadata: Metadata, events: Events) -> None:
         """Exactly the calls the API makes (tests/iam exercises each; docs/deploy.md, "IAM")."""
         role = self.function.role
         assert role is not None
@@ -195,12 +196,18 @@ class Api(Construct):
                 actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
                 resources=[originals.arn_for_objects(f"{UPLOADS_PREFIX}*")],
             ),
-            # An original deleted since answers 404 (skipped by the export) only with ListBucket, which
-            # S3 evaluates with the key as s3:prefix; without it the export answered 500.
+            # Deleting a rejected upload removes its quarantined copy (after reading whose it is).
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:DeleteObject"],
+                resources=[originals.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+            ),
+            # An original (or quarantined copy) gone since answers 404 (skipped by the export, done by a
+            # delete) only with ListBucket, which S3 evaluates with the key as s3:prefix; without it both
+            # answered 500.
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[originals.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*", f"{QUARANTINE_PREFIX}*"]}},
             ),
             # The export's ZIP, written by multipart upload (aborted when the export fails), downloaded by a
             # presigned GET. Nothing else of the transformed bucket.
@@ -216,12 +223,19 @@ class Api(Construct):
                 resources=[table.table_arn],
                 conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(API_WRITTEN_KEYS)}},
             ),
+            # `Image Deleted` of a rejected upload, which ingest never sees.
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[events.bus.event_bus_arn]),
         ):
             role.add_to_principal_policy(statement)
         acknowledge_wildcard_resource(
             role,
             f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
             "Presigned uploads, exports and deletions address user keys under uploads/ only.",
+        )
+        acknowledge_wildcard_resource(
+            role,
+            f"{attribute_ref(originals)}/{QUARANTINE_PREFIX}*",
+            "Deleting a rejected upload reads and deletes its copy under quarantine/ only.",
         )
         acknowledge_wildcard_resource(
             role,

@@ -5,17 +5,22 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.exceptions import EndpointConnectionError  # type: ignore[import-untyped]
 
 from api import handler as api_handler
+from imgpipe.uploads import quarantine_key
+from infra.constants import ENV_EVENT_BUS
 from tests.builders import encode, photo_like
 from tests.iam.conftest import Enforced
 from tests.iam.policy import (
+    REGION,
     Policy,
     Resolver,
     Unused,
     bucket,
+    event_bus,
     function_policy,
     requests_for,
     table,
@@ -27,6 +32,7 @@ __all__ = ["api_stack"]  # the fixture, imported so pytest finds it
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 FUNCTION = "api"
+BUS = "api-bus"
 NOT_EXERCISED = (
     Unused("logs:*", "*Logs.Arn", "The Lambda service writes the function's log stream, not its code."),
     Unused("xray:*", "*", "The runtime's X-Ray daemon sends trace segments (tracing is on), not boto3."),
@@ -43,8 +49,11 @@ def test_every_route_makes_only_calls_the_api_role_allows_and_uses_every_grant(
             ("AWS::S3::Bucket", "/Storage/Originals/"): bucket(ORIGINALS),
             ("AWS::S3::Bucket", "/Storage/Transformed/"): bucket(TRANSFORMED),
             ("AWS::DynamoDB::Table", "/Metadata/Images/"): table(TABLE),
+            ("AWS::Events::EventBus", "/Events/Bus/"): event_bus(BUS),
         },
     )
+    boto3.client("events", region_name=REGION).create_event_bus(Name=BUS)
+    monkeypatch.setenv(ENV_EVENT_BUS, BUS)
     # Given the API function's own wiring (api.handler) on its role's credentials
     session = enforced.role_session(FUNCTION, "/Api/Handler/", names)
     # (api.handler builds its service from `boto3.session.Session()`, as Lambda's credentials give it)
@@ -56,6 +65,15 @@ def test_every_route_makes_only_calls_the_api_role_allows_and_uses_every_grant(
     stack.add_batch(batch_id="trip", expected=2)
     kept = stack.add_image(number=1, batch_id="trip", data=encode(photo_like(64, 48, 1), "JPEG"))
     stack.add_image(number=2, batch_id="trip")  # no original: deleted since
+    # And two rejected uploads, one still in quarantine/ and one whose quarantined copy has expired
+    rejected = [
+        stack.add_image(
+            number=n, status="REJECTED", quarantine_key=quarantine_key(f"uploads/acme/bad-{n}.jpg")
+        )
+        for n in (3, 4)
+    ]
+    assert rejected[0].quarantine_key is not None
+    stack.s3.put_object(Bucket=ORIGINALS, Key=rejected[0].quarantine_key, Body=b"not an image")
     with enforced.on():
         # When every route is called
         assert stack.call("GET", "/v1/health", key=None).status == 200
@@ -92,6 +110,11 @@ def test_every_route_makes_only_calls_the_api_role_allows_and_uses_every_grant(
         # And deleting an image removes its original
         assert stack.call("DELETE", f"/v1/images/{kept.image_id}").status == 202
         assert not stack.exists(ORIGINALS, kept.source_key)
+        # And deleting a rejected upload removes its quarantined copy (or finds it gone: 404, not 403)
+        for record in rejected:
+            deleted = stack.call("DELETE", f"/v1/images/{record.image_id}")
+            assert (deleted.status, deleted.json["status"]) == (202, "DELETED"), deleted.body
+        assert not stack.exists(ORIGINALS, str(rejected[0].quarantine_key))
         assert not enforced.recorder.refused(), "\n".join(enforced.recorder.refused())
 
     # And our evaluator allows every call (presigned ones too), and every grant was used or has its reason
