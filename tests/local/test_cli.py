@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from imgpipe.cli import main
+from imgpipe.dev.ops import wait_for
 from tests.builders import colour_card, encode
 from tests.local.conftest import LiveStack, fetch
 
@@ -85,3 +88,31 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     # Then it stops with the shell's SIGPIPE status and no traceback
     assert finished.returncode == 141, finished.stderr.decode()
     assert b"Traceback" not in finished.stderr
+
+
+class _CountingSession:
+    """The stack's session, counting the DynamoDB operations its clients call."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.calls: list[str] = []
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        client = self.session.client(service, **kwargs)
+        client.meta.events.register(
+            "before-call.dynamodb.*", lambda model, **_: self.calls.append(model.name)
+        )
+        return client
+
+
+def test_waiting_for_uploads_reads_their_own_records_never_the_whole_table(live: LiveStack) -> None:
+    # Given a stack holding other images, and two uploads to wait for
+    keys = [live.key("waited-1.jpg"), live.key("waited-2.jpg")]
+    for key in keys:
+        live.stack.put_original(key, encode(colour_card(70, 50), "JPEG"), "image/jpeg")
+    counting = _CountingSession(live.stack.session)
+    # When `imgpipe upload --wait` waits for them
+    records = wait_for(replace(live.stack.target(), session=counting), keys, timeout=60, interval=0.2)
+    # Then it saw both final, by key: GetItem/Query of their records only, no Scan
+    assert all(record is not None and record.status == "READY" for record in records.values())
+    assert counting.calls and "Scan" not in counting.calls, sorted(set(counting.calls))
