@@ -85,3 +85,22 @@ def flatten(value: Any) -> str:
         if "Ref" in value:
             return f"<{value['Ref']}>"
     return str(value)
+
+
+def role_statements(template: Template, function_fragment: str) -> list[tuple[list[str], list[str], Any]]:
+    """(actions, resources as `flatten` writes them, condition) of every identity statement on the role of
+    the one Lambda function whose construct path contains `function_fragment`, in template order."""
+    _, function = by_path(template, "AWS::Lambda::Function", function_fragment)
+    role = ref_id(props(function)["Role"])
+    found = []
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and role in {ref_id(r) for r in props(resource)["Roles"]}:
+            for statement in props(resource)["PolicyDocument"]["Statement"]:
+                found.append(
+                    (
+                        sorted(as_list(statement["Action"])),
+                        [flatten(r) for r in as_list(statement["Resource"])],
+                        statement.get("Condition"),
+                    )
+                )
+    return found

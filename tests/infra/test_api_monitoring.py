@@ -9,7 +9,7 @@ import pytest
 from infra import constants
 from infra.bundle import FUNCTIONS_DIR
 from infra.config import cdk_json_context, load_stage_config
-from tests.infra.cfn import by_path, only, props, ref_id, resources
+from tests.infra.cfn import by_path, only, props, ref_id, resources, role_statements
 from tests.infra.conftest import Assembly
 from tests.infra.variants import EU_EDGE_STACK, EU_STACK, USER_POOL_ARN
 
@@ -303,3 +303,41 @@ def test_outside_us_east_1_the_edge_alarms_live_in_a_us_east_1_stack_of_their_ow
     assert "Fn::GetAtt" in str(dimensions["DistributionId"]) or "resolve:ssm" in str(
         dimensions["DistributionId"]
     )
+
+
+def test_api_role_holds_exactly_the_calls_the_api_makes(dev: Template) -> None:
+    # Given the resources the API touches
+    originals = f"<{by_path(dev, 'AWS::S3::Bucket', '/Storage/Originals/')[0]}.Arn>"
+    transformed = f"<{by_path(dev, 'AWS::S3::Bucket', '/Storage/Transformed/')[0]}.Arn>"
+    table = f"<{by_path(dev, 'AWS::DynamoDB::Table', '/Metadata/Images/')[0]}.Arn>"
+    bus = f"<{by_path(dev, 'AWS::Events::EventBus', '/Events/Bus/')[0]}.Arn>"
+    logs = f"<{by_path(dev, 'AWS::Logs::LogGroup', '/Api/HandlerLogs/')[0]}.Arn>"
+    # Then its role holds these statements and no other (each exercised by tests/iam/test_api_iam.py)
+    assert role_statements(dev, "/Api/Handler/") == [
+        (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
+        (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
+        (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{originals}/uploads/*"], None),
+        (["s3:DeleteObject", "s3:GetObject"], [f"{originals}/quarantine/*"], None),
+        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*", "quarantine/*"]}}),
+        (["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], [f"{transformed}/exports/*"], None),
+        (["dynamodb:GetItem"], [table], None),
+        (["dynamodb:Query"], [f"{table}/index/*"], None),
+        (
+            ["dynamodb:PutItem"],
+            [table],
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IMG#*", "BATCH#*"]}},
+        ),
+        (["events:PutEvents"], [bus], None),
+    ]
+
+
+def test_the_stage_throttles_all_callers_together_above_every_plan(dev: Template) -> None:
+    # Each key has its plan's limits; the stage's own ceiling (every key and the keyless routes) is above
+    # the largest plan, so it caps a flood without ever cutting a plan short
+    settings = props(only(dev, "AWS::ApiGateway::Stage")[1])["MethodSettings"]
+    default = next(s for s in settings if (s["HttpMethod"], s["ResourcePath"]) == ("*", "/*"))
+    assert (default["ThrottlingRateLimit"], default["ThrottlingBurstLimit"]) == (
+        DEV.api.stage_rate_limit, DEV.api.stage_burst_limit
+    )  # fmt: skip
+    assert all(p.rate_limit <= DEV.api.stage_rate_limit for p in DEV.api.plans.values())
+    assert all(p.burst_limit <= DEV.api.stage_burst_limit for p in DEV.api.plans.values())

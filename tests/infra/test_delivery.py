@@ -17,7 +17,7 @@ from infra.edge import (
     EDGE_RESPONSE_FUNCTION_SOURCE,
     edge_settings_items,
 )
-from tests.infra.cfn import by_path, only, props, ref_id, resources
+from tests.infra.cfn import by_path, only, props, ref_id, resources, role_statements
 from tests.infra.conftest import REPO_ROOT
 from tests.infra.variants import CERTIFICATE_ARN
 
@@ -282,3 +282,24 @@ def test_resize_settings_accept_the_environment_the_stack_sets(dev: Template) ->
     settings = ResizeSettings.from_env(environ)
     assert settings.signing_policy == DEV.signing_policy
     assert settings.signing_keys_secret == "resolved-at-deploy"
+
+
+def test_resize_role_holds_exactly_the_calls_resize_makes(dev: Template) -> None:
+    # Given the resources a miss touches
+    originals = f"<{by_path(dev, 'AWS::S3::Bucket', '/Storage/Originals/')[0]}.Arn>"
+    transformed = f"<{by_path(dev, 'AWS::S3::Bucket', '/Storage/Transformed/')[0]}.Arn>"
+    table = f"<{by_path(dev, 'AWS::DynamoDB::Table', '/Metadata/Images/')[0]}.Arn>"
+    secret = f"<{by_path(dev, 'AWS::SecretsManager::Secret', '/Delivery/SigningKeys/')[0]}>"
+    logs = f"<{by_path(dev, 'AWS::Logs::LogGroup', '/Delivery/ResizeLogs/')[0]}.Arn>"
+    # Then its role holds these statements and no other (each exercised by tests/iam/test_resize_iam.py);
+    # listing the originals (a missing source's 404) is limited to uploads/
+    assert role_statements(dev, "/Delivery/Resize/") == [
+        (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
+        (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
+        (["s3:GetObject"], [f"{originals}/uploads/*"], None),
+        (["s3:GetObject", "s3:PutObject"], [f"{transformed}/*"], None),
+        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*"]}}),
+        (["s3:ListBucket"], [transformed], None),
+        (["dynamodb:GetItem"], [table], None),
+        (["secretsmanager:GetSecretValue"], [secret], None),
+    ]

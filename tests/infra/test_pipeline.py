@@ -29,7 +29,7 @@ from infra.constants import (
     UPLOADS_PREFIX,
 )
 from ingest.settings import IngestSettings
-from tests.infra.cfn import as_list, by_path, only, props, ref_id, resources, statements
+from tests.infra.cfn import as_list, by_path, only, props, ref_id, resources, role_statements, statements
 
 Template = dict[str, Any]
 DEV = load_stage_config(cdk_json_context())
@@ -220,3 +220,33 @@ def test_a_remote_tagger_is_granted_its_one_call_only_where_the_stage_chose_it(
     for lane in ("Interactive", "Bulk"):
         assert props(_ingest(dev, lane)[1])["Environment"]["Variables"][ENV_TAGGER] == "offline"
         assert props(_ingest(full, lane)[1])["Environment"]["Variables"][ENV_TAGGER] == "rekognition"
+
+
+@pytest.mark.parametrize("lane", ["Interactive", "Bulk"])
+def test_ingest_roles_hold_exactly_the_calls_ingest_makes(dev: Template, lane: str) -> None:
+    # Given the resources a lane touches
+    originals = f"<{by_path(dev, 'AWS::S3::Bucket', '/Storage/Originals/')[0]}.Arn>"
+    transformed = f"<{by_path(dev, 'AWS::S3::Bucket', '/Storage/Transformed/')[0]}.Arn>"
+    table = f"<{by_path(dev, 'AWS::DynamoDB::Table', '/Metadata/Images/')[0]}.Arn>"
+    bus = f"<{by_path(dev, 'AWS::Events::EventBus', '/Events/Bus/')[0]}.Arn>"
+    queue = f"<{by_path(dev, 'AWS::SQS::Queue', f'/Pipeline/{lane}/Queue/')[0]}.Arn>"
+    bulk = f"<{by_path(dev, 'AWS::SQS::Queue', '/Pipeline/Bulk/Queue/')[0]}.Arn>"
+    logs = f"<{by_path(dev, 'AWS::Logs::LogGroup', f'/Pipeline/{lane}/IngestLogs/')[0]}.Arn>"
+    consume = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    forward = [(["sqs:SendMessage"], [bulk], None)] if lane == "Interactive" else []
+    # Then its role holds these statements and no other (each exercised by tests/iam/test_ingest_iam.py);
+    # the dev stage scans no malware, so the upload's tags are not read
+    assert role_statements(dev, f"/Pipeline/{lane}/Ingest/") == [
+        (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
+        (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
+        ([*consume, "sqs:GetQueueUrl", "sqs:ReceiveMessage"], [queue], None),
+        *forward,
+        (["s3:DeleteObject", "s3:GetObject"], [f"{originals}/uploads/*"], None),
+        (["s3:PutObject", "s3:PutObjectTagging"], [f"{originals}/quarantine/*"], None),
+        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*"]}}),
+        (["s3:ListBucket"], [transformed], None),
+        (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{transformed}/*"], None),
+        (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [table], None),
+        (["dynamodb:Query"], [f"{table}/index/*"], None),
+        (["events:PutEvents"], [bus], None),
+    ]
