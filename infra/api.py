@@ -103,6 +103,9 @@ class Api(Construct):
             else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             deploy_options=apigateway.StageOptions(
                 stage_name=config.stage,
+                # The stage's ceiling for all callers together; each key is throttled by its plan too.
+                throttling_rate_limit=config.api.stage_rate_limit,
+                throttling_burst_limit=config.api.stage_burst_limit,
                 tracing_enabled=config.features.tracing,
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
                 access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from infra.config import (
     TARGET_PARTITIONS_CONTEXT_KEY,
@@ -29,7 +29,11 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     build_stage(app, config, docker_layer=raw.get(LAYER_BUILDER_CONTEXT_KEY) == "docker")
     # cdk-nag 3 is a policy-validation plugin: any unacknowledged AwsSolutions finding fails the synth.
     # Acknowledgements are also written into each resource's template metadata, as an audit trail.
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    # ServerlessChecks adds the serverless pack's rules (DLQs, throttling, runtimes) on the same terms.
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(app, write_suppressions_to_cloud_formation=True),
+    )
     return app
 
 

@@ -171,6 +171,22 @@ class ApiConfig(_Model):
     # API Gateway writes the stage's access logs through one role per account and region (its account
     # settings). The stack sets it, unless this says the account already has one that others rely on.
     account_has_cloud_watch_role: StrictBool = False
+    # The whole stage's ceiling (every key and the keyless routes together), above the largest plan, so a
+    # flood cannot take the account's concurrency through the API function: at ~50 ms a request, 1 000
+    # requests a second keep about 50 API executions busy.
+    stage_rate_limit: Annotated[float, Field(gt=0, le=10_000)] = 1_000
+    stage_burst_limit: Annotated[int, Field(gt=0, le=5_000)] = 2_000
+
+    @model_validator(mode="after")
+    def _plans_fit_the_stage(self) -> ApiConfig:
+        for name, plan in self.plans.items():
+            if plan.rate_limit > self.stage_rate_limit or plan.burst_limit > self.stage_burst_limit:
+                raise ValueError(
+                    f"plan {name!r} ({plan.rate_limit}/s, burst {plan.burst_limit}) exceeds the stage's "
+                    f"throttle ({self.stage_rate_limit}/s, burst {self.stage_burst_limit}): raise "
+                    "api.stageRateLimit / api.stageBurstLimit"
+                )
+        return self
 
     @field_validator("plans")
     @classmethod

@@ -37,7 +37,7 @@ from infra.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.nag import acknowledge_checkov_by_type
+from infra.nag import SERVERLESS_PACK, acknowledge, acknowledge_checkov_by_type
 from infra.pipeline import Lane
 from infra.removal import stage_removal_policy
 
@@ -87,6 +87,13 @@ class AlarmTopic(Construct):
         )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            acknowledge(
+                self.topic,
+                "SNSRedrivePolicy",
+                "The one subscription is an e-mail: SNS retries its delivery, the alarm's state stays in "
+                "CloudWatch and on the dashboard; a dead-letter queue for alarm mails would go unread.",
+                pack=SERVERLESS_PACK,
+            )
         self.action = actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 

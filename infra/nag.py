@@ -11,13 +11,14 @@ from aws_cdk import Acknowledgment, CfnElement, CfnResource, Stack, Validations
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
+SERVERLESS_PACK = "Serverless"  # cdk-nag's ServerlessChecks
 
 
-def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+def acknowledge(scope: IConstruct, rule: str, reason: str, *, pack: str = PACK) -> None:
     """Accept `rule` (such as `L1` or `IAM5[Resource::*]`) for `scope` and everything below it."""
     if not reason.strip():
         raise ValueError(f"the acknowledgement of {rule} needs a reason")
-    Validations.of(scope).acknowledge(Acknowledgment(id=f"{PACK}-{rule}", reason=reason))
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"{pack}-{rule}", reason=reason))
 
 
 def attribute_ref(resource: IConstruct, attribute: str = "Arn") -> str:

@@ -17,7 +17,7 @@ from infra.delivery import Delivery
 from infra.events import Events
 from infra.metadata import Metadata
 from infra.monitoring import CLOUDFRONT_METRICS_REGION, EdgeMonitoringStack, Monitoring
-from infra.nag import acknowledge_checkov, acknowledge_checkov_by_type
+from infra.nag import SERVERLESS_PACK, acknowledge, acknowledge_checkov, acknowledge_checkov_by_type
 from infra.pipeline import Pipeline
 from infra.removal import stage_removal_policy
 from infra.runtime import LambdaRuntime, log_retention
@@ -192,7 +192,42 @@ class ImgpipeStack(Stack):
         )
         self._outputs()
         finish_helpers(self, config)
+        self._acknowledge_serverless_checks()
         self._acknowledge_checkov(config)
+
+    def _acknowledge_serverless_checks(self) -> None:
+        """cdk-nag's ServerlessChecks: what stands, and why (docs/deploy.md)."""
+        acknowledge(
+            self,
+            "LambdaLatestVersion",
+            "Python 3.12 is the runtime the project supports and the layer's wheels are built for (cp312, "
+            "aarch64); moving to a newer runtime is a deliberate upgrade, not a synth-time default.",
+            pack=SERVERLESS_PACK,
+        )
+        acknowledge(
+            self,
+            "LambdaDLQ",
+            "No function is invoked asynchronously: ingest is fed by SQS event-source mappings whose "
+            "queues have their own (alarmed) dead-letter queues; resize, the API and helpers are "
+            "synchronous.",
+            pack=SERVERLESS_PACK,
+        )
+        for lane in self.pipeline.lanes:
+            acknowledge(
+                lane.dlq,
+                "SQSRedrivePolicy",
+                "This is the lane's dead-letter queue itself; what lands here is alarmed and redriven by "
+                "`imgpipe redrive`, not sent on to a further queue.",
+                pack=SERVERLESS_PACK,
+            )
+            acknowledge(
+                lane.function,
+                "LambdaEventSourceMappingDestination",
+                "A failed record returns to its queue (batchItemFailures) and reaches the queue's "
+                "dead-letter queue after maxReceiveCount; an on-failure destination would skip those "
+                "retries.",
+                pack=SERVERLESS_PACK,
+            )
 
     def _acknowledge_checkov(self, config: StageConfig) -> None:
         acknowledge_checkov_by_type(self)

@@ -79,6 +79,8 @@ def test_unknown_stage_names_the_known_ones() -> None:
         ({"api": {"plans": {}}}, "at least one usage plan"),
         ({"api": {"plans": {"team": {"rateLimit": 20, "burstLimit": 40, "monthlyQuota": 100_000}}}},
          "plan 'team' is new: set its monthlyImages and storageBytes"),
+        # A plan the stage's own throttle would cut short
+        ({"api": {"stageRateLimit": 100}}, "plan 'enterprise' .* exceeds the stage's throttle"),
     ],
 )  # fmt: skip
 def test_invalid_settings_stop_synthesis_with_a_reason(settings: dict[str, Any], message: str) -> None:
