@@ -3,7 +3,8 @@
     from imgpipe.client import ImageUrls
 
     urls = ImageUrls("https://images.example.com", keys={"k2": "…secret…"})
-    urls.url("uploads/acme/cat.jpg", preset="thumb")          # unsigned: a named preset alone
+    urls.url("uploads/acme/cat.jpg", preset="thumb", fm="webp")   # unsigned: a preset, fm, dpr 1/2/3
+    urls.url("uploads/acme/cat.jpg", preset="thumb", v=3)     # signed: v, dl, any other dpr need one
     urls.url("uploads/acme/cat.jpg", w=640, fit="cover", h=480, expires_in=3600)   # signed, expires
     urls.srcset("uploads/acme/cat.jpg", fm="webp")            # a width ladder: "… 200w, … 240w, …"
     urls.srcset("uploads/acme/cat.jpg", w=400)                # density variants: "… 1x, … 2x, … 3x"
@@ -14,6 +15,10 @@ are checked by the same parser as the edge's Python twin, so a URL this builds i
 malformed. Density variants carry `dpr`, and the engine lowers the encoding quality as dpr rises (a 2x
 image at q=75 is encoded at 65, 3x at 60; never below 30): dense screens hide the artefacts, and the
 bytes stay close to the 1x image's.
+
+Under `presets-unsigned` a URL goes unsigned only when the edge would serve it so: a named preset varied
+over the closed set `imgpipe.delivery.preset_equivalent` allows (any `fm`, a `dpr` of 1, 2 or 3 or the
+preset's own). Everything else is signed, or refused with SigningKeyMissingError when there are no keys.
 """
 
 from __future__ import annotations
@@ -25,10 +30,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 from urllib.parse import quote
 
+from imgpipe.core.errors import SpecError
 from imgpipe.core.keys import canonical_path, validate_key
 from imgpipe.core.signing import sign
 from imgpipe.core.spec import DEFAULT_PRESETS, MAX_SIDE, TransformSpec
-from imgpipe.delivery import DEFAULT_SIGNING_POLICY, SigningPolicy, parse_signing_keys, viewer_query
+from imgpipe.delivery import (
+    DEFAULT_SIGNING_POLICY,
+    UNSIGNED_DPR_LADDER,
+    UNSIGNED_VARIES,
+    SigningPolicy,
+    parse_signing_keys,
+    preset_equivalent,
+    viewer_query,
+)
 
 ParamValue = str | int | float | bool | Sequence[int | float] | None
 
@@ -114,8 +128,9 @@ class ImageUrls:
     `keys` is the signing-key document (JSON text or a mapping of key id → secret, the same document as the
     stack's secret); URLs are signed with `key_id`, by default the last key in the document (add the new key
     last when rotating). `policy` is the deployment's signing policy: under `presets-unsigned` (the
-    default) a named preset alone is left unsigned and everything else is signed. `presets` must be the
-    stage's presets (they decide whether a request is a preset alone and what a preset expands to).
+    default) a named preset varied only by `fm` and a `dpr` of 1, 2 or 3 (or the preset's own) is left
+    unsigned and everything else is signed. `presets` must be the stage's presets (they decide whether a
+    request is a preset's picture and what a preset expands to).
     """
 
     def __init__(
@@ -193,7 +208,7 @@ class ImageUrls:
         if expires_in is not None and expires_at is not None:
             raise ValueError("give expires_in or expires_at, not both")
         spec = TransformSpec.parse(build_query(params), self.presets)
-        preset_only = spec.is_preset_only
+        preset_only = preset_equivalent(spec, self.presets)
         needs_signature = self.policy == "required" or (self.policy == "presets-unsigned" and not preset_only)
         expiry = expires_at
         if expires_in is not None:
@@ -207,11 +222,62 @@ class ImageUrls:
         if signing:
             if self._secret is None:
                 raise SigningKeyMissingError(
-                    f"this URL needs a signature under the {self.policy!r} policy: pass keys= to ImageUrls"
+                    f"this URL needs a signature ({self._why_signed(spec, expiry)}) under the"
+                    f" {self.policy!r} policy, and the builder has no keys: build it on a server that"
+                    " holds the signing keys (pass keys= to ImageUrls)"
                 )
             spec = spec.model_copy(update={"s": sign_spec(path, spec, self._secret)})
-        query = viewer_query(spec, preset_only=preset_only and not signing)
+        if preset_only and not signing:
+            query = self._unsigned_preset_query(spec)
+        else:
+            query = viewer_query(spec, preset_only=False)
         return path + (f"?{query}" if query else "")
+
+    def _preset_base(self, spec: TransformSpec) -> TransformSpec | None:
+        if spec.preset is None:
+            return None
+        try:
+            return TransformSpec.parse(f"preset={spec.preset}", self.presets)
+        except SpecError:
+            return None
+
+    def _unsigned_preset_query(self, spec: TransformSpec) -> str:
+        """`preset=name` and the unsigned variations (`dpr`, `fm`) that differ from the preset's own.
+
+        A variation is written even when it is the global default (`dpr=1` on a preset with `dpr=1.5`), since
+        the edge expands the preset first and an omitted parameter means the preset's value.
+        """
+        base = self._preset_base(spec)
+        assert spec.preset is not None and base is not None  # preset_equivalent held
+        pairs = [f"preset={spec.preset}"]
+        for name in sorted(UNSIGNED_VARIES):
+            value = getattr(spec, name)
+            if value != getattr(base, name):
+                pairs.append(build_query({name: value}))
+        return "&".join(pairs)
+
+    def _why_signed(self, spec: TransformSpec, expiry: int | None) -> str:
+        if self.policy == "required":
+            return "every URL does"
+        if expiry is not None:
+            return "an expiring URL does"
+        base = self._preset_base(spec)
+        if base is None:
+            return "a transformation without a named preset does"
+        named = [
+            name
+            for name in TransformSpec.model_fields
+            if name not in UNSIGNED_VARIES
+            and name not in ("preset", "s")
+            and getattr(spec, name) != getattr(base, name)
+        ]
+        if spec.dpr != base.dpr and spec.dpr not in UNSIGNED_DPR_LADDER:
+            named.insert(0, "dpr")
+        ladder = ", ".join(_text(dpr) or "" for dpr in UNSIGNED_DPR_LADDER)
+        return (
+            f"{', '.join(named)} on preset {spec.preset!r}: an unsigned preset URL may vary only fm and"
+            f" a dpr of {ladder} (or the preset's own)"
+        )
 
     # -- responsive images ---------------------------------------------------------------------------
 
@@ -233,9 +299,10 @@ class ImageUrls:
         """A `srcset` value.
 
         With a fixed size (`w` or `h` in `params`, or a preset alone): density variants, `… 1x, … 2x, …`,
-        one per `dprs` entry (the engine lowers q as dpr rises). Otherwise a width ladder, `… 200w, …`,
-        from `widths` or from `min_width`..`max_width` with `tolerance`; `aspect_ratio=(16, 9)` adds the
-        matching `h` (and `fit=cover` unless `fit` is given).
+        one per `dprs` entry (the engine lowers q as dpr rises); a preset's variants stay unsigned for
+        the dprs of the unsigned ladder (1, 2, 3: the default `dprs`), any other dpr is signed. Otherwise
+        a width ladder, `… 200w, …`, from `widths` or from `min_width`..`max_width` with `tolerance`;
+        `aspect_ratio=(16, 9)` adds the matching `h` (and `fit=cover` unless `fit` is given).
         """
 
         def url(**extra: ParamValue) -> str:
@@ -249,7 +316,8 @@ class ImageUrls:
             for dpr in dprs:
                 if not 1 <= dpr <= 4:
                     raise ValueError(f"a dpr is from 1 to 4, got {dpr}")
-                entries.append(f"{url(dpr=dpr if dpr != 1 else None)} {_text(float(dpr))}x")
+                # dpr=1 is dropped from a canonical query, but kept on a preset whose own dpr differs
+                entries.append(f"{url(dpr=dpr)} {_text(float(dpr))}x")
             return ", ".join(entries)
         ladder = list(widths) if widths is not None else width_ladder(min_width, max_width, tolerance)
         entries = []

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgpipe.client import ImageUrls, SigningKeyMissingError, build_query, sizes, width_ladder
+from imgpipe.client import ImageUrls, ParamValue, SigningKeyMissingError, build_query, sizes, width_ladder
 from imgpipe.core.quality import effective_quality
 from imgpipe.core.signing import SignatureVerdict
+from imgpipe.core.spec import DEFAULT_PRESETS
 from imgpipe.delivery import Delivery, Refused, at_edge
 from tests.fakes.delivery import KEYS, NOW, SECRETS
 
@@ -24,10 +26,24 @@ def urls(**options: object) -> ImageUrls:
     return ImageUrls(BASE, keys=KEYS, clock=lambda: NOW, **options)  # type: ignore[arg-type]
 
 
-def edge(url: str, *, now: float = NOW, policy: str = "presets-unsigned") -> Delivery:
+def edge(
+    url: str,
+    *,
+    now: float = NOW,
+    policy: str = "presets-unsigned",
+    presets: Mapping[str, str] = DEFAULT_PRESETS,
+) -> Delivery:
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == BASE
-    return at_edge(parts.path, parts.query, "image/webp", policy=policy, secrets=SECRETS, now=now)  # type: ignore[arg-type]
+    return at_edge(
+        parts.path,
+        parts.query,
+        "image/webp",
+        policy=policy,
+        secrets=SECRETS,
+        presets=presets,
+        now=now,
+    )
 
 
 def test_a_preset_alone_is_unsigned_and_short() -> None:
@@ -38,10 +54,71 @@ def test_a_preset_alone_is_unsigned_and_short() -> None:
     assert delivery.object_key == f"{CAT}/fit=cover&fm=webp&g=auto&h=200&w=200"
 
 
-def test_preset_companions_stay_unsigned_in_canonical_order() -> None:
-    url = urls().url(CAT, preset="small", v=3, fm="JPG", dpr=2.0, dl="a.jpg")
-    assert url == f"{BASE}/{CAT}?preset=small&dl=a.jpg&dpr=2&fm=jpeg&v=3"
-    assert edge(url).verdict is SignatureVerdict.MISSING
+def test_a_preset_with_a_format_and_a_ladder_dpr_stays_unsigned_in_canonical_order() -> None:
+    # Given a preset varied only over the closed set: any fm, a dpr of 1, 2 or 3
+    # When built
+    url = urls().url(CAT, preset="small", fm="JPG", dpr=2.0)
+    # Then it is unsigned, spelt preset first and the rest sorted, and the edge serves it unsigned
+    assert url == f"{BASE}/{CAT}?preset=small&dpr=2&fm=jpeg"
+    delivery = edge(url)
+    assert delivery.verdict is SignatureVerdict.MISSING and delivery.preset_only
+    assert delivery.object_key == f"{CAT}/dpr=2&fm=jpeg&w=400"
+    assert urls().url(CAT, preset="small", fm="avif", dpr=3) == f"{BASE}/{CAT}?preset=small&dpr=3&fm=avif"
+    assert urls().url(CAT, preset="small", fm="auto", dpr=1) == f"{BASE}/{CAT}?preset=small"
+    # restating the preset's own value changes nothing, so it stays unsigned (and is not repeated)
+    assert urls().url(CAT, preset="small", w=400) == f"{BASE}/{CAT}?preset=small"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"v": 3}, "v"),
+        ({"dl": "a.jpg"}, "dl"),
+        ({"dpr": 1.5}, "dpr"),
+        ({"dpr": 4}, "dpr"),
+        ({"fm": "webp", "v": "x", "dpr": 2}, "v"),
+        ({"w": 401}, "w"),
+    ],
+)
+def test_a_preset_varied_beyond_the_closed_set_is_signed_and_verifies(
+    extra: dict[str, ParamValue], named: str
+) -> None:
+    # Given a preset plus a parameter an unsigned request may not choose (a new render per value)
+    # When built with keys
+    url = urls().url(CAT, preset="small", **extra)  # type: ignore[arg-type]
+    # Then it is signed in canonical form and the edge verifies it
+    assert re.search(r"&s=[A-Za-z0-9_-]{43}$", url) and "preset=" not in url
+    assert edge(url).verdict is SignatureVerdict.VALID
+    # and without its signature the edge refuses it: the signature was needed
+    with pytest.raises(Refused) as refused:
+        edge(url.rsplit("&s=", 1)[0])
+    assert refused.value.problem.code == "signature-required"
+    # When built without keys
+    # Then the builder refuses with a message naming the parameter and where to build it instead
+    with pytest.raises(SigningKeyMissingError) as missing:
+        ImageUrls(BASE).url(CAT, preset="small", **extra)  # type: ignore[arg-type]
+    message = str(missing.value)
+    assert f"{named} on preset 'small'" in message
+    assert (
+        "may vary only fm and a dpr of 1, 2, 3" in message and "server that holds the signing keys" in message
+    )
+
+
+def test_a_preset_with_its_own_dpr_keeps_it_unsigned_and_spells_dpr_1() -> None:
+    # Given a stage preset that sets its own dpr
+    presets = {**DEFAULT_PRESETS, "crisp": "w=300&dpr=1.5"}
+    builder = urls(presets=presets)
+    # When built at the preset's own dpr and at dpr 1
+    own = builder.url(CAT, preset="crisp")
+    one = builder.url(CAT, preset="crisp", dpr=1)
+    # Then both are unsigned, and dpr=1 is written (left out, the edge would apply the preset's 1.5)
+    assert own == f"{BASE}/{CAT}?preset=crisp"
+    assert one == f"{BASE}/{CAT}?preset=crisp&dpr=1"
+    assert builder.url(CAT, preset="crisp", dpr=1.5) == own
+    assert edge(own, presets=presets).spec.dpr == 1.5
+    assert edge(one, presets=presets).spec.dpr == 1
+    assert edge(one, presets=presets).verdict is SignatureVerdict.MISSING
+    assert builder.srcset(CAT, preset="crisp").split(", ")[0] == f"{BASE}/{CAT}?preset=crisp&dpr=1 1x"
 
 
 def test_anything_else_is_signed_with_the_last_key_and_verifies() -> None:
@@ -97,6 +174,14 @@ def test_a_url_that_needs_a_signature_needs_keys() -> None:
         ImageUrls(BASE).url(CAT, w=100)
     assert ImageUrls(BASE, policy="off").url(CAT, w=100) == f"{BASE}/{CAT}?w=100"
     assert ImageUrls(BASE).url(CAT, preset="small") == f"{BASE}/{CAT}?preset=small"
+    assert (
+        ImageUrls(BASE).url(CAT, preset="small", fm="webp", dpr=2)
+        == f"{BASE}/{CAT}?preset=small&dpr=2&fm=webp"
+    )
+    with pytest.raises(SigningKeyMissingError, match="a transformation without a named preset"):
+        ImageUrls(BASE).url(CAT, w=100)
+    with pytest.raises(SigningKeyMissingError, match="an expiring URL"):
+        ImageUrls(BASE).url(CAT, preset="small", expires_in=60)
 
 
 @pytest.mark.parametrize(
@@ -149,13 +234,33 @@ def test_a_fixed_size_gives_density_variants_whose_quality_drops() -> None:
     assert qualities == sorted(qualities, reverse=True) and qualities[0] > qualities[-1]
 
 
-def test_a_preset_alone_gives_unsigned_density_variants() -> None:
-    srcset = urls().srcset(CAT, preset="small", dprs=(1, 1.5, 2))
+def test_a_preset_alone_gives_unsigned_density_variants_on_the_ladder() -> None:
+    # Given a preset's density srcset with the default dprs
+    srcset = ImageUrls(BASE).srcset(CAT, preset="small", fm="webp")
+    # Then every entry is unsigned (no keys needed) and the edge serves each unsigned
     assert srcset.split(", ") == [
-        f"{BASE}/{CAT}?preset=small 1x",
-        f"{BASE}/{CAT}?preset=small&dpr=1.5 1.5x",
-        f"{BASE}/{CAT}?preset=small&dpr=2 2x",
+        f"{BASE}/{CAT}?preset=small&fm=webp 1x",
+        f"{BASE}/{CAT}?preset=small&dpr=2&fm=webp 2x",
+        f"{BASE}/{CAT}?preset=small&dpr=3&fm=webp 3x",
     ]
+    for url, _ in entries(srcset):
+        assert edge(url).verdict is SignatureVerdict.MISSING
+
+
+def test_an_off_ladder_density_of_a_preset_is_signed() -> None:
+    # Given a preset's density srcset with a dpr off the unsigned ladder
+    pairs = entries(urls().srcset(CAT, preset="small", dprs=(1, 1.5, 2)))
+    # Then only the 1.5x entry is signed, and every entry is served
+    assert [descriptor for _, descriptor in pairs] == ["1x", "1.5x", "2x"]
+    assert [edge(url).verdict for url, _ in pairs] == [
+        SignatureVerdict.MISSING,
+        SignatureVerdict.VALID,
+        SignatureVerdict.MISSING,
+    ]
+    assert edge(pairs[1][0]).spec.dpr == 1.5
+    # and without keys the builder refuses rather than write a URL the edge refuses
+    with pytest.raises(SigningKeyMissingError, match="dpr on preset 'small'"):
+        ImageUrls(BASE).srcset(CAT, preset="small", dprs=(1, 1.5))
 
 
 def test_without_a_size_the_srcset_is_a_width_ladder() -> None:
