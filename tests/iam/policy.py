@@ -505,6 +505,8 @@ def requests_for(
         secret_id = params["SecretId"]
         assert secret_id.startswith("arn:"), "IAM matches a secret by ARN: name it by its ARN"
         return [Request(f"secretsmanager:{operation}", secret_id, why=why)]
+    if service == "cloudfront-keyvaluestore":
+        return [Request(f"cloudfront-keyvaluestore:{operation}", params["KvsARN"], why=why)]
     if service == "rekognition" and operation == "DetectLabels":
         return [Request("rekognition:DetectLabels", "*", why=why)]
     raise NotImplementedError(f"no IAM mapping for {service}.{operation}: add it to tests/iam/policy.py")
