@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from imgpipe.core.keys import canonical_path, validate_key
 from imgpipe.core.signing import sign
 from imgpipe.core.spec import TransformSpec
-from imgpipe.delivery import SigningPolicy
+from imgpipe.delivery import SigningPolicy, preset_equivalent
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,14 @@ class BuiltUrl:
     needs_signature: bool
 
 
-def needs_signature(spec: TransformSpec, policy: SigningPolicy) -> bool:
+def needs_signature(spec: TransformSpec, policy: SigningPolicy, presets: Mapping[str, str]) -> bool:
+    """Whether the edge refuses `spec` unsigned: under `presets-unsigned`, anything but a named preset
+    varied over the closed set (`fm`, a `dpr` of 1, 2 or 3 or the preset's own) needs a signature."""
     if policy == "off":
         return False
     if policy == "required":
         return True
-    return not spec.is_preset_only
+    return not preset_equivalent(spec, presets)
 
 
 def join_query(query: str | Sequence[str]) -> str:
@@ -55,7 +57,7 @@ def build_url(
     spec = TransformSpec.parse(query, presets)
     canonical = spec.canonical()
     path = canonical_path(key)
-    required = needs_signature(spec, policy)
+    required = needs_signature(spec, policy, presets)
     if (required or sign_always) and secret:
         signature = sign(path, canonical, secret)
         text = f"{canonical}&s={signature}" if canonical else f"s={signature}"
