@@ -1,4 +1,5 @@
-// Type declarations for imgpipe-urls.mjs: preset URLs, srcsets and sizes for the browser (no secrets).
+// Type declarations for imgpipe-urls.mjs: preset URLs, srcsets and sizes for the browser (no secrets): only
+// what the edge serves unsigned, a preset varied by fm and a dpr of 1, 2 or 3 (or the preset's own).
 
 /** Output formats; "auto" (the default) lets the edge choose AVIF > WebP > JPEG/PNG from `Accept`. */
 export type Format = 'auto' | 'avif' | 'webp' | 'jpeg' | 'jpg' | 'png' | 'gif';
@@ -6,20 +7,20 @@ export type Format = 'auto' | 'avif' | 'webp' | 'jpeg' | 'jpg' | 'png' | 'gif';
 /** Preset name → its query, e.g. { small: 'w=400' }: the stage's presets (they are public). */
 export type Presets = Readonly<Record<string, string>>;
 
-/** The delivery companions a preset URL may carry and still be served unsigned. */
+/**
+ * What a preset URL may vary and still be served unsigned: the output format and a dpr on the ladder
+ * 1, 2, 3 (or the preset's own). `v`, `dl`, other dprs and look parameters need a signature, so they are
+ * not options here (at run time they throw): build such URLs on a server that holds the signing keys.
+ */
 export interface PresetOptions {
-  /** Device pixel ratio from 1 to 4 (two decimals at most are kept). */
+  /** Device pixel ratio: 1, 2 or 3, or the preset's own dpr; others throw a RangeError. */
   dpr?: number | string;
   /** Output format; omitted or "auto" means negotiated by `Accept`. */
   fm?: Format;
-  /** Cache-buster: 1-64 of A-Z a-z 0-9 . _ - */
-  v?: string | number;
-  /** Download file name (Content-Disposition: attachment): 1-120 of A-Z a-z 0-9 . _ -, no leading dot. */
-  dl?: string;
 }
 
 export interface DensityOptions extends Omit<PresetOptions, 'dpr'> {
-  /** The densities to offer; default [1, 2, 3]. */
+  /** The densities to offer, each on the unsigned ladder (or the preset's own dpr); default [1, 2, 3]. */
   dprs?: ReadonlyArray<number>;
 }
 
@@ -28,6 +29,7 @@ export type SizesRules = ReadonlyArray<readonly [string, string]> | Readonly<Rec
 
 export declare const DEFAULT_PRESETS: Presets;
 export declare const FORMATS: ReadonlyArray<Exclude<Format, 'jpg'>>;
+/** The dprs a preset URL may carry unsigned (besides the preset's own): [1, 2, 3]. */
 export declare const DEFAULT_DPRS: ReadonlyArray<number>;
 
 /** Percent-encodes as the edge does: only A-Z a-z 0-9 - _ . ~ stay as they are. */
@@ -44,7 +46,7 @@ export declare class ImageUrls {
   readonly presets: Presets;
   /** `baseUrl`: the distribution's origin ("https://images.example.com") or a path prefix. */
   constructor(baseUrl: string, options?: { presets?: Presets });
-  /** The URL of `key` with a named preset: url('uploads/a.jpg', 'thumb', { dpr: 2 }). */
+  /** The URL of `key` with a named preset: url('uploads/a.jpg', 'thumb', { dpr: 2 }); throws if it needs signing. */
   url(key: string, preset: string, options?: PresetOptions): string;
   /** Density variants of one preset: "… 1x, …&dpr=2 2x, …&dpr=3 3x". */
   densitySrcset(key: string, preset: string, options?: DensityOptions): string;

@@ -1,7 +1,9 @@
 // imgpipe-urls: preset URLs, srcsets and sizes for the browser. No dependencies and no secrets: it only
-// writes URLs the edge serves unsigned under the default policy ("presets-unsigned"): a named preset plus
-// the delivery companions that do not change the picture (dpr, fm, v, dl). Anything else needs a
-// signature, which only a server holding the keys can add (imgpipe.client.ImageUrls in Python).
+// writes URLs the edge serves unsigned under the default policy ("presets-unsigned"): a named preset varied
+// only over a closed set, any output format (fm) and a dpr of 1, 2 or 3 (or the preset's own), so nobody
+// can multiply unsigned renders by inventing values (imgpipe.delivery.preset_equivalent is the rule).
+// Anything else (v, dl, another dpr, any look parameter) needs a signature, which only a server holding
+// the keys can add (imgpipe.client.ImageUrls in Python): asked for one, this module throws.
 //
 // URLs come out in the form the Python SDK writes for the same request (tests compare them), so the
 // browser cache, CloudFront and the stored rendition all see one spelling.
@@ -14,10 +16,13 @@ export const DEFAULT_PRESETS = Object.freeze({
   og: 'w=1200&h=630&fit=cover&g=auto',
 });
 export const FORMATS = Object.freeze(['auto', 'avif', 'webp', 'jpeg', 'png', 'gif']);
+/** The dprs a preset URL may carry unsigned (besides the preset's own): the edge's ladder. */
 export const DEFAULT_DPRS = Object.freeze([1, 2, 3]);
+const UNSIGNED_DPRS = Object.freeze(DEFAULT_DPRS.map(String));
+const SIGNED_ONLY = 'an unsigned preset URL may vary only fm and a dpr of 1, 2 or 3 (or the preset\'s own):'
+  + ' this URL needs a signature, so build it on a server that holds the signing keys (imgpipe.client.ImageUrls)';
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const FILE_NAME = /^(?!\.)[A-Za-z0-9._-]{1,120}$/;
 const MAX_KEY_BYTES = 1024;
 
 /** Percent-encode as the edge and Python's quote(safe='') do: only A-Z a-z 0-9 - _ . ~ stay as they are. */
@@ -56,26 +61,44 @@ export function dprText(dpr) {
   return rest ? `${Math.floor(rounded / 100)}.${rest}` : String(Math.floor(rounded / 100));
 }
 
-function companions({ dpr, fm, v, dl } = {}) {
+function formatText(fm) {
+  const format = String(fm).toLowerCase() === 'jpg' ? 'jpeg' : String(fm).toLowerCase();
+  if (!FORMATS.includes(format)) throw new TypeError(`imgpipe: fm must be one of ${FORMATS.join(', ')}, got ${fm}`);
+  return format;
+}
+
+/** The preset's own value of `name` (dpr or fm) as written in its definition, or undefined. */
+function presetValue(query, name) {
+  for (const piece of query.split('&')) {
+    const at = piece.indexOf('=');
+    if (at > 0 && piece.slice(0, at) === name) return decodeURIComponent(piece.slice(at + 1).replace(/\+/g, ' '));
+  }
+  return undefined;
+}
+
+// The unsigned variations of a preset, in name order (dpr, fm). A value is written whenever it differs
+// from the preset's own, even when it is the global default (dpr=1 on a preset with dpr=1.5), since the
+// edge expands the preset first and an omitted parameter means the preset's value.
+function variations(presetQuery, options = {}) {
+  for (const name of Object.keys(options)) {
+    if (name === 'dpr' || name === 'fm' || options[name] == null) continue;
+    const what = name === 'v' || name === 'dl' ? name : `${name} (not a preset URL option)`;
+    throw new TypeError(`imgpipe: ${what}: ${SIGNED_ONLY}`);
+  }
+  const own = presetValue(presetQuery, 'dpr');
+  const ownDpr = own == null ? '1' : dprText(own);
+  const ownFormat = formatText(presetValue(presetQuery, 'fm') ?? 'auto');
   const pairs = [];
-  if (dl != null) {
-    if (!FILE_NAME.test(dl)) throw new TypeError(`imgpipe: dl ${dl} is not 1-120 of A-Z a-z 0-9 . _ - (no leading dot)`);
-    pairs.push(['dl', dl]);
+  if (options.dpr != null) {
+    const text = dprText(options.dpr);
+    if (text !== ownDpr && !UNSIGNED_DPRS.includes(text)) throw new RangeError(`imgpipe: dpr ${text}: ${SIGNED_ONLY}`);
+    if (text !== ownDpr) pairs.push(['dpr', text]);
   }
-  if (dpr != null) {
-    const text = dprText(dpr);
-    if (text !== '1') pairs.push(['dpr', text]);
+  if (options.fm != null) {
+    const format = formatText(options.fm);
+    if (format !== ownFormat) pairs.push(['fm', format]);
   }
-  if (fm != null) {
-    const format = String(fm).toLowerCase() === 'jpg' ? 'jpeg' : String(fm).toLowerCase();
-    if (!FORMATS.includes(format)) throw new TypeError(`imgpipe: fm must be one of ${FORMATS.join(', ')}, got ${fm}`);
-    if (format !== 'auto') pairs.push(['fm', format]);
-  }
-  if (v != null) {
-    if (!NAME.test(String(v))) throw new TypeError(`imgpipe: v ${v} is not 1-64 of A-Z a-z 0-9 . _ -`);
-    pairs.push(['v', String(v)]);
-  }
-  return pairs; // already in name order: dl, dpr, fm, v
+  return pairs;
 }
 
 function presetWidth(presets, name) {
@@ -100,17 +123,25 @@ export class ImageUrls {
     this.presets = Object.freeze({ ...presets });
   }
 
-  /** The URL of `key` rendered with a named preset: url('uploads/a.jpg', 'thumb', { dpr: 2, fm: 'webp' }). */
+  /**
+   * The URL of `key` rendered with a named preset: url('uploads/a.jpg', 'thumb', { dpr: 2, fm: 'webp' }).
+   * Only `fm` and a `dpr` of 1, 2 or 3 (or the preset's own) are allowed; anything else needs a signature
+   * and throws (TypeError; RangeError for a dpr off the ladder).
+   */
   url(key, preset, options = {}) {
     if (typeof preset !== 'string' || !NAME.test(preset)) throw new TypeError(`imgpipe: bad preset name ${preset}`);
     if (!Object.prototype.hasOwnProperty.call(this.presets, preset)) {
       throw new TypeError(`imgpipe: unknown preset ${preset}; the presets are ${Object.keys(this.presets).join(', ')}`);
     }
-    const query = [['preset', preset], ...companions(options)].map(([n, v]) => `${n}=${encode(v)}`).join('&');
+    const pairs = [['preset', preset], ...variations(this.presets[preset], options)];
+    const query = pairs.map(([n, v]) => `${n}=${encode(v)}`).join('&');
     return `${this.baseUrl}${keyPath(key)}?${query}`;
   }
 
-  /** Density variants of one preset: "… 1x, …&dpr=2 2x, …&dpr=3 3x" (the engine lowers q as dpr rises). */
+  /**
+   * Density variants of one preset: "… 1x, …&dpr=2 2x, …&dpr=3 3x" (the engine lowers q as dpr rises).
+   * `dprs` must be on the unsigned ladder (DEFAULT_DPRS, or the preset's own dpr); others throw.
+   */
   densitySrcset(key, preset, { dprs = DEFAULT_DPRS, ...options } = {}) {
     if ('dpr' in options) throw new TypeError('imgpipe: densitySrcset sets dpr itself');
     return dprs.map((dpr) => `${this.url(key, preset, { ...options, dpr })} ${dprText(dpr)}x`).join(', ');

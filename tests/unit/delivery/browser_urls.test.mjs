@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import {
-  DEFAULT_PRESETS, ImageUrls, dprText, encode, keyPath, sizes,
+  DEFAULT_DPRS, DEFAULT_PRESETS, ImageUrls, dprText, encode, keyPath, sizes,
 } from '../../../functions/imgpipe/browser/imgpipe-urls.mjs';
 
 const MODULE = new URL('../../../functions/imgpipe/browser/imgpipe-urls.mjs', import.meta.url);
@@ -21,12 +21,44 @@ test('a preset URL is the preset alone, on the encoded key', () => {
   );
 });
 
-test('companions are normalised and sorted: dl, dpr, fm, v', () => {
+test('fm and a ladder dpr are normalised and sorted after the preset: dpr, fm', () => {
   assert.equal(
-    urls.url('uploads/a.jpg', 'small', { v: 7, fm: 'JPG', dpr: '2.0', dl: 'a.jpg' }),
-    `${BASE}/uploads/a.jpg?preset=small&dl=a.jpg&dpr=2&fm=jpeg&v=7`,
+    urls.url('uploads/a.jpg', 'small', { fm: 'JPG', dpr: '2.0' }),
+    `${BASE}/uploads/a.jpg?preset=small&dpr=2&fm=jpeg`,
   );
+  assert.equal(urls.url('uploads/a.jpg', 'small', { dpr: 3, fm: 'avif' }), `${BASE}/uploads/a.jpg?preset=small&dpr=3&fm=avif`);
   assert.equal(urls.url('uploads/a.jpg', 'small', { dpr: 1, fm: 'auto' }), `${BASE}/uploads/a.jpg?preset=small`);
+  assert.equal(urls.url('uploads/a.jpg', 'small', { v: null, dl: undefined }), `${BASE}/uploads/a.jpg?preset=small`);
+});
+
+test('v, dl, other parameters and off-ladder dprs need a signature, so they throw', () => {
+  const signature = /needs a signature, so build it on a server that holds the signing keys/;
+  for (const options of [{ v: 7 }, { dl: 'a.jpg' }, { fm: 'webp', v: 'x' }, { w: 300 }, { exp: 1 }]) {
+    assert.throws(() => urls.url('uploads/a.jpg', 'small', options), (error) => {
+      assert.ok(error instanceof TypeError, JSON.stringify(options));
+      assert.match(error.message, signature);
+      assert.match(error.message, new RegExp(`^imgpipe: ${Object.keys(options).at(-1)}\\b`));
+      return true;
+    });
+  }
+  for (const dpr of [1.5, '2.5', 4, 1.255]) {
+    assert.throws(() => urls.url('uploads/a.jpg', 'small', { dpr }), (error) => {
+      assert.ok(error instanceof RangeError, String(dpr));
+      assert.match(error.message, /^imgpipe: dpr /);
+      assert.match(error.message, signature);
+      return true;
+    });
+  }
+});
+
+test("a preset's own dpr goes unsigned, and dpr=1 is written when the preset's differs", () => {
+  const crisp = new ImageUrls(BASE, { presets: { crisp: 'w=300&dpr=1.50', webp: 'w=300&fm=webp' } });
+  assert.equal(crisp.url('uploads/a.jpg', 'crisp'), `${BASE}/uploads/a.jpg?preset=crisp`);
+  assert.equal(crisp.url('uploads/a.jpg', 'crisp', { dpr: 1.5 }), `${BASE}/uploads/a.jpg?preset=crisp`);
+  assert.equal(crisp.url('uploads/a.jpg', 'crisp', { dpr: 1 }), `${BASE}/uploads/a.jpg?preset=crisp&dpr=1`);
+  assert.equal(crisp.url('uploads/a.jpg', 'webp', { fm: 'auto' }), `${BASE}/uploads/a.jpg?preset=webp&fm=auto`);
+  assert.equal(crisp.url('uploads/a.jpg', 'webp', { fm: 'webp' }), `${BASE}/uploads/a.jpg?preset=webp`);
+  assert.throws(() => crisp.url('uploads/a.jpg', 'crisp', { dpr: 2.5 }), RangeError);
 });
 
 test('dpr text rounds half up to two decimals and keeps the bounds as written', () => {
@@ -39,13 +71,16 @@ test('dpr text rounds half up to two decimals and keeps the bounds as written', 
   }
 });
 
-test('density srcset of a preset', () => {
+test('density srcset of a preset: the ladder by default, off-ladder dprs throw', () => {
+  assert.deepEqual(DEFAULT_DPRS, [1, 2, 3]);
   assert.equal(
-    urls.densitySrcset('uploads/a.jpg', 'small', { dprs: [1, 1.5, 2], fm: 'webp' }),
+    urls.densitySrcset('uploads/a.jpg', 'small', { fm: 'webp' }),
     `${BASE}/uploads/a.jpg?preset=small&fm=webp 1x, `
-      + `${BASE}/uploads/a.jpg?preset=small&dpr=1.5&fm=webp 1.5x, `
-      + `${BASE}/uploads/a.jpg?preset=small&dpr=2&fm=webp 2x`,
+      + `${BASE}/uploads/a.jpg?preset=small&dpr=2&fm=webp 2x, `
+      + `${BASE}/uploads/a.jpg?preset=small&dpr=3&fm=webp 3x`,
   );
+  assert.throws(() => urls.densitySrcset('uploads/a.jpg', 'small', { dprs: [1, 1.5, 2] }), RangeError);
+  assert.throws(() => urls.densitySrcset('uploads/a.jpg', 'small', { v: 2 }), TypeError);
   assert.throws(() => urls.densitySrcset('uploads/a.jpg', 'small', { dpr: 2 }), TypeError);
 });
 
@@ -59,6 +94,7 @@ test('width srcset from the width-only presets, narrowest first', () => {
     urls.widthSrcset('uploads/a.jpg', ['large', 'small'], { fm: 'avif' }),
     `${BASE}/uploads/a.jpg?preset=small&fm=avif 400w, ${BASE}/uploads/a.jpg?preset=large&fm=avif 1600w`,
   );
+  assert.throws(() => urls.widthSrcset('uploads/a.jpg', ['small'], { v: 3 }), TypeError);
 });
 
 test('the stage presets replace the defaults', () => {
@@ -69,15 +105,14 @@ test('the stage presets replace the defaults', () => {
   assert.throws(() => custom.widthSrcset('uploads/a.jpg', ['hero', 'nope']), TypeError);
 });
 
-test('bad keys, presets and companions throw instead of building a URL the edge refuses', () => {
+test('bad keys, presets and options throw instead of building a URL the edge refuses', () => {
   for (const key of ['', '/a.jpg', 'a//b.jpg', 'a/../b.jpg', 'a/./b', 'a\\b', 'a\u0000b', 'x'.repeat(1025), '\ud800']) {
     assert.throws(() => keyPath(key), Error, JSON.stringify(key));
   }
   assert.throws(() => urls.url('uploads/a.jpg', 'th umb'), TypeError);
   assert.throws(() => urls.url('uploads/a.jpg', '__proto__'), TypeError);
   assert.throws(() => urls.url('uploads/a.jpg', 'small', { fm: 'bmp' }), TypeError);
-  assert.throws(() => urls.url('uploads/a.jpg', 'small', { dl: '.hidden' }), TypeError);
-  assert.throws(() => urls.url('uploads/a.jpg', 'small', { v: 'a b' }), TypeError);
+  assert.throws(() => urls.url('uploads/a.jpg', 'small', { dpr: 0.5 }), RangeError);
   assert.throws(() => new ImageUrls('images.example.com'), TypeError);
 });
 
