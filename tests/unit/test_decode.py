@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from imgpipe.core import Limits, Rejected, inspect
+from imgpipe.core.decode import open_source, seek_frame
 from imgpipe.core.sniff import sniff
 from tests.builders import (
     animated_gif,
@@ -193,6 +194,28 @@ def test_a_good_hand_written_gif_passes_with_every_frame_checked() -> None:
     # When inspected / Then it is an ordinary 3-frame animation
     info = inspect(data)
     assert (info.width, info.height, info.frames, info.animated) == (20, 10, 3, True)
+
+
+def test_every_tiff_page_is_checked_by_its_header_before_any_page_decodes(
+    decodes: list[tuple[int, int]],
+) -> None:
+    # Given a two-page TIFF whose second page is 300 × 300
+    pages = [Image.new("RGB", (10, 10), (200, 30, 30)), Image.new("RGB", (300, 300), (30, 30, 200))]
+    data = encode(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    # When inspected under a 50 000 pixel limit / Then the second page is over it, and nothing was decoded
+    refused = rejection(data, limits=Limits(max_pixels=50_000))
+    assert refused.reason == "pixel-limit" and "frame 2: 300x300" in refused.message
+    assert decodes == []
+
+
+def test_a_frame_larger_than_its_checked_canvas_is_never_decoded() -> None:
+    # Given an opened GIF whose checked canvases are (as if misread) smaller than what Pillow will decode
+    source = open_source(hand_gif((4, 4), [(0, 0, 1, 1), (0, 0, 1, 1)]), Limits())
+    source.canvases = ((4, 4), (2, 2))
+    # When its second frame is sought / Then it is refused before anything decodes into it
+    with pytest.raises(Rejected) as refused:
+        seek_frame(source, 1)
+    assert refused.value.reason == "corrupt" and "4x4" in refused.value.message
 
 
 def test_an_animated_webp_canvas_is_checked_before_libwebp_allocates_it(
