@@ -31,6 +31,7 @@ from imgpipe.core.keys import variant_key
 from imgpipe.core.mezzanine import mezzanine_key, mezzanine_metadata, mezzanine_spec, needs_mezzanine
 from imgpipe.core.models import ImageInfo, OutputFormat
 from imgpipe.core.sniff import check_declared_type
+from imgpipe.naming import seo_name
 from imgpipe.notifications import S3EventRecord
 from imgpipe.ports import (
     BatchCounter,
@@ -57,7 +58,6 @@ from imgpipe.records import (
     SourcePointer,
     utc_now_text,
 )
-from imgpipe.naming import seo_name
 from imgpipe.tagging import REMOTE_MAX_SIDE, OfflineTagger, Tagger, TagInput, remote_jpeg
 from imgpipe.uploads import (
     InvalidUploadKey,
