@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from http import HTTPStatus
@@ -76,7 +77,19 @@ _JSON_BODY_ROUTES = frozenset({("POST", "/v1/uploads"), ("POST", "/v1/batches")}
 # `ValidationError` requires a `msg` it does not define, which makes a document invalid.
 _POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ResponseValidationError", "ValidationError")
 
-app = APIGatewayRestResolver(enable_validation=True)
+
+class _Resolver(APIGatewayRestResolver):
+    """Powertools' resolver, refusing unreadable JSON bodies before its validation parses them. In
+    `resolve` itself, so that every caller of the resolver gets it (`imgpipe dev` calls `app.resolve`)."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        refusal = _unreadable_body(event)
+        if refusal is not None:
+            return refusal
+        return super().resolve(event, context)
+
+
+app = _Resolver(enable_validation=True)
 app.configure_openapi(
     title=API_TITLE,
     version=API_VERSION,
@@ -194,15 +207,6 @@ def _declared_query_only(app: APIGatewayRestResolver, next_middleware: NextMiddl
             "invalid-request",
             "the query has a parameter this route does not take",
             errors=[{"loc": "query", "type": "extra_forbidden"}],
-        )
-    # Every parameter here is a single value; API Gateway would hand over the last of several silently.
-    repeated = sorted(name for name, values in multi.items() if len(values) > 1)
-    if repeated:
-        raise ApiProblem(
-            422,
-            "invalid-request",
-            "a query parameter is given more than once",
-            errors=[{"loc": f"query.{name}", "type": "repeated"} for name in repeated],
         )
     return next_middleware(app)
 
@@ -463,13 +467,10 @@ app.exception_handler(Exception)(_unexpected)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refusal = _unreadable_body(event)
-    if refusal is not None:
-        return refusal
     return app.resolve(event, context)
 
 
-def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+def _unreadable_body(event: Mapping[str, Any]) -> dict[str, Any] | None:
     """The proxy response refusing a JSON route's body that is not small UTF-8 JSON, or None to go on.
 
     Before the resolver, because Powertools' validation parses the body first and lets `RecursionError`,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 # Tenant and batch ids share ingest's alphabet (imgpipe.uploads): they become key segments and URL parts.
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
@@ -32,6 +33,21 @@ MEDIA_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z
 class _Request(BaseModel):
     # A misspelt field is a client bug worth a 422, not something to ignore silently.
     model_config = ConfigDict(extra="forbid")
+
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's `integer`: 3 and 3.0 (a number without a fraction), never `true` or `"3"`, which
+    pydantic's lax mode would take as 1 and 3 (and its strict mode refuses 3.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# The validator goes after the constraints in `Annotated[int, Field(...), JSON_INTEGER]`: before them, the
+# constraints leave the document as `ge`/`le` instead of `minimum`/`maximum`.
+JSON_INTEGER = BeforeValidator(_json_integer)
 
 
 class FieldError(BaseModel):
@@ -70,7 +86,9 @@ class UploadRequest(_Request):
         json_schema_extra={"enum": list(UPLOAD_TYPES)},
         description="one of the accepted image types (others: 415 `unsupported-type`)",
     )
-    size: Annotated[int, Field(ge=1, json_schema_extra={"maximum": MAX_UPLOAD_BYTES})] | None = Field(
+    size: (
+        Annotated[int, Field(ge=1, json_schema_extra={"maximum": MAX_UPLOAD_BYTES}), JSON_INTEGER] | None
+    ) = Field(
         default=None,
         description="exact size in bytes if known (over the maximum: 413 `too-large`); otherwise the "
         "configured maximum bounds the upload",
@@ -179,7 +197,9 @@ class DeleteResponse(BaseModel):
 
 class BatchRequest(_Request):
     batch_id: BatchId | None = Field(default=None, description="generated when absent")
-    expected: int | None = Field(default=None, ge=1, le=1_000_000, description="images the batch will hold")
+    expected: Annotated[int, Field(ge=1, le=1_000_000), JSON_INTEGER] | None = Field(
+        default=None, description="images the batch will hold"
+    )
 
 
 class BatchOut(BaseModel):

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from api import handler as api_handler
+from tests.events import FakeLambdaContext
 from tests.fakes.api import Reply, invoke, rest_event
 from tests.unit.api.conftest import KEY_A, Api, assert_problem
 
@@ -159,3 +161,79 @@ def test_a_well_formed_body_still_passes(api: Api) -> None:
     reply = post("/v1/uploads", json.dumps(UPLOAD, indent=4), content_type="application/json; charset=UTF-8")
     # Then the upload is presigned
     assert reply.status == 201, reply.body
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/batches", {"expected": True}),
+        ("/v1/batches", {"expected": "5"}),
+        ("/v1/batches", {"expected": 2.5}),
+        ("/v1/uploads", {**UPLOAD, "size": True}),
+        ("/v1/uploads", {**UPLOAD, "size": "1000"}),
+    ],
+)
+def test_a_number_field_takes_only_json_integers(api: Api, path: str, body: dict[str, object]) -> None:
+    # When a number field gets a boolean, a string or a fraction (lax pydantic would take true as 1)
+    reply = post(path, json.dumps(body))
+    # Then it is invalid
+    assert_problem(reply, 422, "invalid-request")
+
+
+def test_an_integer_written_with_a_zero_fraction_is_an_integer(api: Api) -> None:
+    # JSON Schema's integer includes 3.0, and so the document's `integer` does
+    reply = post("/v1/batches", json.dumps({"expected": 3.0}))
+    assert reply.status == 201, reply.body
+    assert reply.json["expected"] == 3
+
+
+def test_the_resolver_itself_refuses_unreadable_bodies(api: Api) -> None:
+    # Given the resolver as imgpipe dev calls it (app.resolve, without the Lambda handler's decorators)
+    event = rest_event(
+        "POST",
+        "/v1/uploads",
+        body=base64.b64encode(b"\t[\xff@").decode("ascii"),
+        base64_body=True,
+        api_key_id=KEY_A,
+    )
+    # Then a body that is not UTF-8 is a 400 there too
+    reply = api_handler.app.resolve(event, FakeLambdaContext())  # type: ignore[arg-type]
+    assert reply["statusCode"] == 400
+    assert json.loads(reply["body"])["type"] == "urn:imgpipe:problem:invalid-json"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"limt": "5"}, {"limit": "5", "": "null"}],
+)
+def test_a_query_parameter_the_route_does_not_take_is_422(api: Api, query: dict[str, str]) -> None:
+    reply = api.call("GET", "/v1/images", query=query)
+    problem = assert_problem(reply, 422, "invalid-request")
+    assert problem["errors"] == [{"loc": "query", "type": "extra_forbidden"}]
+
+
+def test_a_query_parameter_given_twice_is_422(api: Api) -> None:
+    # Given ?batch=a&batch=b (API Gateway lists both; the handler would see only the last)
+    event = rest_event("GET", "/v1/images", query={"batch": "b"}, api_key_id=KEY_A)
+    event["multiValueQueryStringParameters"] = {"batch": ["a", "b"]}
+    reply = invoke(event)
+    # Then it is invalid: each parameter is one value (Powertools sees the list)
+    problem = assert_problem(reply, 422, "invalid-request")
+    assert [error["loc"] for error in problem["errors"]] == ["query.batch"]
+
+
+def test_path_parameter_limits_apply_to_the_decoded_value(api: Api) -> None:
+    # Given ids as a REST API passes them: percent-encoded in the path
+    within = "%C3%A9" * 128  # 128 characters decoded, 768 encoded
+    beyond = "%41" * 129  # 129 characters decoded
+    # Then one within the limit is looked up (and not found), one beyond it is invalid
+    assert_problem(api.call("GET", f"/v1/images/{within}"), 404, "not-found")
+    assert_problem(api.call("GET", f"/v1/batches/{within}"), 404, "not-found")
+    problem = assert_problem(api.call("GET", f"/v1/images/{beyond}"), 422, "invalid-request")
+    assert problem["errors"] == [{"loc": "path.image_id", "type": "string_too_long"}]
+
+
+def test_an_encoded_id_is_found_by_its_decoded_value(api: Api) -> None:
+    record = api.add_image(number=7)
+    encoded = "".join(f"%{byte:02X}" for byte in record.image_id.encode())
+    assert api.call("GET", f"/v1/images/{encoded}").json["image_id"] == record.image_id
