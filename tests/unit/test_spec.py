@@ -472,7 +472,7 @@ def test_default_presets_are_the_documented_ones() -> None:
     assert specs["thumb"].canonical() == "fit=cover&g=auto&h=200&w=200"
     assert specs["og"].canonical() == "fit=cover&g=auto&h=630&w=1200"
     assert specs["small"].w == 400 and specs["medium"].w == 800 and specs["large"].w == 1600
-    assert all(spec.preset == name and spec.is_preset_only for name, spec in specs.items())
+    assert all(spec.preset == name for name, spec in specs.items())
 
 
 def test_a_preset_expands_into_its_values_and_shares_the_explicit_canonical_form() -> None:
@@ -557,32 +557,12 @@ def test_bad_preset_names_are_refused(name: str) -> None:
     assert caught.value.param == "preset"
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("preset=thumb", True),
-        ("preset=thumb&fm=webp&dpr=2&v=3&dl=a.jpg&exp=10&s=abc", True),
-        ("preset=thumb&w=200", False),  # same value, but the request chose it
-        ("preset=thumb&blur=5", False),
-        ("preset=thumb&txt=hi", False),
-        ("w=200&h=200&fit=cover&g=auto", False),
-        ("fm=webp", False),
-    ],
-)
-def test_is_preset_only_allows_only_delivery_details_next_to_the_preset(query: str, expected: bool) -> None:
-    # Given a request with or without a preset and extra parameters
-    spec = TransformSpec.parse(query)
-    # When asked whether it is a bare preset request
-    # Then only preset + fm/dpr/v/dl/exp/s count as preset-only
-    assert spec.is_preset_only is expected
-
-
-def test_is_preset_only_survives_choosing_the_format() -> None:
+def test_a_preset_request_keeps_its_values_when_the_format_is_chosen() -> None:
     # Given a preset request whose format is then negotiated
     spec = TransformSpec.parse("preset=small").with_format("avif")
-    # When checked
-    # Then it is still preset-only
-    assert spec.is_preset_only
+    # When its rendition is named
+    # Then it is the preset's picture in that format
+    assert spec.preset == "small"
     assert spec.variant_query() == "fm=avif&w=400"
 
 

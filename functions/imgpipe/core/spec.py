@@ -61,8 +61,9 @@ DEFAULT_PRESETS: dict[str, str] = {
     "og": "w=1200&h=630&fit=cover&g=auto",
 }
 
-# With a preset these change only delivery details, not the look, so they keep a request "preset only"
-# (the policy that lets preset URLs go unsigned).
+# With a preset these change only delivery details, not the look: a viewer URL spells them beside the
+# preset's name (`imgpipe.delivery.viewer_query`). Which of them may go unsigned is a narrower rule,
+# `imgpipe.delivery.preset_equivalent`.
 PRESET_COMPANIONS = frozenset({"preset", "fm", "dpr", "v", "dl", "exp", "s"})
 # A preset is a reusable look; identity and authorisation belong to each request.
 _FORBIDDEN_IN_PRESETS = ("preset", "s", "exp")
@@ -548,14 +549,6 @@ class TransformSpec(BaseModel):
     def with_format(self, fmt: str) -> TransformSpec:
         """A copy with `fm` set (for example to the negotiated format)."""
         return self.model_copy(update={"fm": _PARAMETERS["fm"].parse("fm", fmt)})
-
-    @property
-    def is_preset_only(self) -> bool:
-        """True when a preset was named and the request added nothing that changes the picture."""
-        if self.preset is None:
-            return False
-        named = self._explicit if self._explicit is not None else frozenset(self.model_fields_set)
-        return named <= PRESET_COMPANIONS
 
     def target_size(self) -> tuple[int | None, int | None]:
         """Requested width and height in device pixels (CSS pixels × dpr, rounded half up)."""
