@@ -190,6 +190,18 @@ class ImgpipeStack(Stack):
             distribution_id=self.delivery.distribution.distribution_id,
             edge_functions=self.delivery.edge_function_names,
         )
+        self.metadata.protect_once_created(
+            config,
+            after=[
+                self.storage,
+                self.events,
+                self.runtime,
+                self.pipeline,
+                self.delivery,
+                self.api,
+                self.monitoring,
+            ],
+        )
         self._outputs()
         finish_helpers(self, config)
         self._acknowledge_serverless_checks()

@@ -110,6 +110,29 @@ def test_production_retains_its_named_data_except_on_a_failed_create(full: Templ
         assert full["Resources"][logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
 
 
+def test_production_protects_its_table_only_once_everything_else_was_created(
+    dev: Template, full: Template
+) -> None:
+    # Given deletion protection in the template, a failed first create could not delete the table in its
+    # rollback (DeleteTable is refused) and the retry would stop at "already exists"
+    table_id, table = only(full, "AWS::DynamoDB::Table")
+    assert "DeletionProtectionEnabled" not in props(table)
+    # So a deploy-time call turns it on, after every other resource of the stack was created
+    call_id, call = only(full, "Custom::AWS")
+    create = flatten(props(call)["Create"])
+    assert '"action":"updateTable"' in create and '"service":"DynamoDB"' in create
+    assert f'"TableName":"<{table_id}>"' in create and '"DeletionProtectionEnabled":true' in create
+    waits_for = set(call.get("DependsOn", []))
+    for kind in ("AWS::CloudFront::Distribution", "AWS::ApiGateway::Stage", "AWS::Lambda::EventSourceMapping",
+                 "AWS::CloudWatch::Alarm", "AWS::S3::Bucket"):  # fmt: skip
+        assert set(resources(full, kind)) <= waits_for, kind
+    # And its function may call exactly that
+    policy = next(p for k, p in resources(full, "AWS::IAM::Policy").items() if k.startswith(call_id[:-8]))
+    assert [s["Action"] for s in props(policy)["PolicyDocument"]["Statement"]] == ["dynamodb:UpdateTable"]
+    # Development stages have neither
+    assert not resources(dev, "Custom::AWS")
+
+
 # Bucket names: S3 allows 63 characters
 
 

@@ -33,6 +33,8 @@ CDK_SINGLETONS = (
     # Cross-region references (the euwest stage's CloudFront alarms in us-east-1)
     "Custom::CrossRegionExportWriterCustomResourceProvider",
     "ExportsWriter",
+    # AwsCustomResource's function (production: the table's deletion protection)
+    "AWS679f53fac002430cb0da5b7982bd2287",
 )
 FUNCTIONS = {
     "/Pipeline/Interactive/Ingest/": (INGEST_HANDLER, INGEST_MEMORY_MB, 60),
