@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Aws, CfnCondition, CfnResource, Duration, Fn, Stack, Token
+from aws_cdk import Aws, CfnCondition, CfnOutput, CfnResource, Duration, Fn, Stack, Token
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -434,6 +434,7 @@ class EdgeMonitoringStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.alarm_topic = AlarmTopic(self, "Topic", config=config)
+        CfnOutput(self, "AlarmTopic", value=self.alarm_topic.topic.topic_arn, description="CloudFront alarms")
         self.edge = EdgeAlarms(
             self,
             "Edge",

@@ -296,6 +296,7 @@ def test_outside_us_east_1_the_edge_alarms_live_in_a_us_east_1_stack_of_their_ow
     for alarm in edge.values():
         assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
         assert alarm.get("Condition") is None
+    assert "AlarmTopic" in euwest_edge["Outputs"]
     subscription = props(only(euwest_edge, "AWS::SNS::Subscription")[1])
     assert subscription["Endpoint"] == props(only(euwest, "AWS::SNS::Subscription")[1])["Endpoint"]
     # And the distribution is the main stack's, read across regions
