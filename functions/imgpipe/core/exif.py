@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,8 +34,6 @@ _OFFSET_TIME_ORIGINAL = 0x9011
 # "YYYY:MM:DD HH:MM:SS" per the standard; dashes and a "T" are tolerated, trailing sub-seconds ignored.
 _DATE = re.compile(r"(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
-
-T = TypeVar("T")
 
 
 class ExifSummary(BaseModel):
@@ -67,7 +65,7 @@ def summarise_exif(image: Image.Image) -> ExifSummary:
     )
 
 
-def _guarded(read: Callable[[], T], fallback: T) -> T:
+def _guarded[T](read: Callable[[], T], fallback: T) -> T:
     try:
         return read()
     except Exception:
