@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -156,6 +157,31 @@ class SerialDispatch:
             self.journal.put_object(bucket, key, stored.value, dict(stored.metadata))
 
 
+# moto keeps each object's bytes in a SpooledTemporaryFile of this size (5 MiB by default), i.e. in memory:
+# originals, mezzanines and renditions grew the process by their whole size. Above this, the bytes go to an
+# unlinked temporary file (one descriptor each) and memory stays flat however many images are held.
+OBJECT_MEMORY_BYTES = 64 * 1024
+_DESCRIPTORS_WANTED = 65_536
+
+
+def _objects_on_disk() -> None:
+    """Spill moto's object bytes to disk (process-wide, read by moto per object) and allow the file
+    descriptors that takes (the soft limit raised towards the hard one)."""
+    os.environ.setdefault(MOTO_OBJECT_BUFFER_ENV, str(OBJECT_MEMORY_BYTES))
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = _DESCRIPTORS_WANTED if hard == resource.RLIM_INFINITY else min(hard, _DESCRIPTORS_WANTED)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        _log.warning("could not raise the open-file limit; many stored objects may exhaust it")
+
+
+MOTO_OBJECT_BUFFER_ENV = "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"
+
+
 class EmbeddedAws:
     """moto's server on 127.0.0.1 and a free port, in this process (daemon thread), behind
     `SerialDispatch`."""
@@ -171,6 +197,7 @@ class EmbeddedAws:
     def start(self, journal: StoreJournal | None = None, buckets: Iterable[str] = ()) -> str:
         # moto's server logs every request through werkzeug; the dev console shows the pipeline instead.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _objects_on_disk()
         self._app = DomainDispatcherApplication(create_backend_app)
         self.dispatch = SerialDispatch(self._app, journal, buckets)
         self._server = make_server(
