@@ -1,7 +1,7 @@
 """`imgpipe dev` under a corpus run: resident memory after N images and the ingest rate, with and without
 CLIs waiting (`imgpipe upload --wait`, i.e. `ops.wait_for`) at the same time.
 
-    .venv/bin/python bench/local.py                 # the corpus photos (../shared/corpus/photos), 0 and 3 waiters
+    .venv/bin/python bench/local.py                 # every corpus photo, with 0 and then 3 waiters
     .venv/bin/python bench/local.py --photos 8 --copies 2
 
 Each variant runs in a fresh process (the stack, its embedded AWS and the uploads), so the figures are
