@@ -199,10 +199,12 @@ class Api(Construct):
                 actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
                 resources=[originals.arn_for_objects(f"{UPLOADS_PREFIX}*")],
             ),
-            # Deleting a rejected upload removes its quarantined copy (after reading whose it is).
+            # Deleting a rejected upload removes its quarantined copy (after reading whose it is). Only
+            # with the role's own header-signed requests: no URL it presigns can ever fetch quarantine/.
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:DeleteObject"],
                 resources=[originals.arn_for_objects(f"{QUARANTINE_PREFIX}*")],
+                conditions={"StringEquals": {"s3:authType": "REST-HEADER"}},
             ),
             # An original (or quarantined copy) gone since answers 404 (skipped by the export, done by a
             # delete) only with ListBucket, which S3 evaluates with the key as s3:prefix; without it both

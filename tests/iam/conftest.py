@@ -122,12 +122,22 @@ class Recorder:
     def posted(self, function: str, bucket: str, key: str) -> None:
         """A presigned POST the function handed out: the uploader's PutObject runs on the role's signature."""
         self.extra.append(
-            (function, Request("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", why="presigned POST"))
+            (
+                function,
+                Request(
+                    "s3:PutObject",
+                    f"arn:aws:s3:::{bucket}/{key}",
+                    {"s3:authType": ("POST",)},
+                    why="presigned POST",
+                ),
+            )
         )
 
     def requests(self) -> Iterator[tuple[str, Request]]:
         for call in self.calls:
-            for request in requests_for(call.service, call.operation, call.params, not_found=call.not_found):
+            for request in requests_for(
+                call.service, call.operation, call.params, not_found=call.not_found, presigned=call.presigned
+            ):
                 why = f"{request.why}{' (presigned)' if call.presigned else ''}"
                 yield call.function, Request(request.action, request.resource, request.context, why)
         yield from self.extra

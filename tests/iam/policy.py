@@ -471,12 +471,22 @@ def _dynamodb_requests(operation: str, params: Mapping[str, Any], why: str) -> l
 
 
 def requests_for(
-    service: str, operation: str, params: Mapping[str, Any], *, not_found: bool = False
+    service: str,
+    operation: str,
+    params: Mapping[str, Any],
+    *,
+    not_found: bool = False,
+    presigned: bool = False,
 ) -> list[Request]:
-    """What IAM authorises for one call of `service.operation` with `params` (its API parameters)."""
+    """What IAM authorises for one call of `service.operation` with `params` (its API parameters); a
+    presigned one is authorised when someone uses the URL, with `s3:authType` REST-QUERY-STRING."""
     why = f"{service}.{operation}"
     if service == "s3":
-        return _s3_requests(operation, params, not_found, why)
+        auth = {"s3:authType": ("REST-QUERY-STRING" if presigned else "REST-HEADER",)}
+        return [
+            Request(r.action, r.resource, {**auth, **r.context}, r.why)
+            for r in _s3_requests(operation, params, not_found, why)
+        ]
     if service == "dynamodb":
         return _dynamodb_requests(operation, params, why)
     if service == "sqs":

@@ -143,3 +143,15 @@ def test_the_api_role_may_not_write_api_keys_plans_or_usage(
         # Then IAM refuses it, while reads of the same item stay allowed
         assert policy.evaluate(request) is None, request
     assert policy.evaluate(requests_for("dynamodb", "GetItem", {"TableName": TABLE, "Key": item})[0])
+
+
+def test_no_url_the_api_presigns_can_fetch_a_quarantined_file(
+    api_stack: ApiStack, enforced: Enforced
+) -> None:
+    # Given the API's synthesised policy, which reads quarantine/ to delete a rejected upload's copy
+    names = Resolver(enforced.template, {("AWS::S3::Bucket", "/Storage/Originals/"): bucket(ORIGINALS)})
+    policy = Policy(FUNCTION, function_policy(enforced.template, "/Api/Handler/", names))
+    params = {"Bucket": ORIGINALS, "Key": quarantine_key("uploads/acme/malware.jpg")}
+    # Then the role's own read is allowed, and the same read through a URL it presigned is not
+    assert policy.evaluate(requests_for("s3", "HeadObject", params)[0])
+    assert policy.evaluate(requests_for("s3", "GetObject", params, presigned=True)[0]) is None

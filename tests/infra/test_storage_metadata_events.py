@@ -76,15 +76,22 @@ def test_transformed_variants_expire_after_the_configured_days(dev: Template) ->
 
 
 def test_quarantine_is_never_readable_by_any_role(dev: Template) -> None:
-    # Nothing may read quarantine/: no CloudFront origin on the originals bucket, no s3:GetObject grant
-    for _, statement in statements(dev):
+    # Nothing may serve quarantine/: no CloudFront origin on the originals bucket, no s3:GetObject grant
+    # but the API's, which reads a rejected upload's copy to delete it, and only with its own
+    # header-signed requests (s3:authType), so no URL it presigns can fetch one
+    api_role = ref_id(props(by_path(dev, "AWS::Lambda::Function", "/Api/Handler/")[1])["Role"])
+    for logical_id, statement in statements(dev):
         if statement["Effect"] != "Allow":
             continue
         actions = set(as_list(statement["Action"]))
         targets = statement.get("Resource", [])
+        reads = {a for a in actions if a.startswith("s3:Get") or a == "s3:*"}
         for resource in as_list(targets):
-            if QUARANTINE_PREFIX in flatten(resource):
-                assert not {a for a in actions if a.startswith("s3:Get") or a == "s3:*"}, statement
+            if QUARANTINE_PREFIX in flatten(resource) and reads:
+                roles = {ref_id(r) for r in props(dev["Resources"][logical_id]).get("Roles", [])}
+                assert roles == {api_role}, statement
+                header_only = {"StringEquals": {"s3:authType": "REST-HEADER"}}
+                assert statement.get("Condition") == header_only, statement
     originals_id, _ = _bucket(dev, "Originals")
     _, distribution = only(dev, "AWS::CloudFront::Distribution")
     origins = props(distribution)["DistributionConfig"]["Origins"]
