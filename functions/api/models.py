@@ -130,6 +130,7 @@ class ImageOut(BaseModel):
     image_id: str
     status: ImageStatus
     reason: str | None
+    reason_message: str | None = Field(description="what the reason means for this upload, in words")
     source_key: str
     batch_id: str | None
     format: str | None
@@ -163,6 +164,9 @@ class ImageOut(BaseModel):
     processed_at: str | None
     placeholder: Placeholder
     renditions: list[RenditionOut]
+    animation_fallback: str | None = Field(
+        description="set when an animated source's renditions hold only its first frame, and why"
+    )
     urls: dict[str, str] = Field(
         description="on-demand delivery URLs by preset name (empty when no delivery URL is configured)"
     )

@@ -230,6 +230,7 @@ class ApiService:
             image_id=record.image_id,
             status=record.status,
             reason=record.reason,
+            reason_message=record.reason_message,
             source_key=record.source_key,
             batch_id=record.batch_id,
             format=record.format,
@@ -260,6 +261,7 @@ class ApiService:
                 height=record.height,
             ),
             renditions=[self._rendition(record, rendition) for rendition in record.renditions],
+            animation_fallback=record.animation_fallback,
             urls=self._preset_urls(record),
         )
 

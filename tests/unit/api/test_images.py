@@ -272,6 +272,7 @@ def test_the_record_shows_every_fact_ingest_recorded(api: Api) -> None:
         phash="c3a1f0e1d2b49687",
         focal_point=(0.25, 0.75),
         seo_name="harbour-at-dusk",
+        animation_fallback="animation:first-frame (deadline)",
     )
     # When its record is read
     image = api.call("GET", f"/v1/images/{record.image_id}").json
@@ -288,6 +289,7 @@ def test_the_record_shows_every_fact_ingest_recorded(api: Api) -> None:
             "phash",
             "focal_point",
             "seo_name",
+            "animation_fallback",
         )
     } == {
         "frames": 12,
@@ -299,4 +301,13 @@ def test_the_record_shows_every_fact_ingest_recorded(api: Api) -> None:
         "phash": "c3a1f0e1d2b49687",
         "focal_point": [0.25, 0.75],
         "seo_name": "harbour-at-dusk",
+        "animation_fallback": "animation:first-frame (deadline)",
     }
+
+
+def test_a_rejected_record_says_why_in_words(api: Api) -> None:
+    record = api.add_image(
+        number=1, status="REJECTED", reason="not-an-image", reason_message="the content is not an image"
+    )
+    image = api.call("GET", f"/v1/images/{record.image_id}").json
+    assert (image["reason"], image["reason_message"]) == ("not-an-image", "the content is not an image")
