@@ -102,7 +102,11 @@ def test_a_body_that_is_not_utf8_is_400(
 
 
 @pytest.mark.parametrize("path", JSON_ROUTES)
-@pytest.mark.parametrize("body", ["{not json", '{"size": NaN}', "\ufeff{}"], ids=["syntax", "nan", "bom"])
+@pytest.mark.parametrize(
+    "body",
+    ["{not json", '{"size": NaN}', "\ufeff{}", '"' + '\\"' * 8000, '"\\' * 8000],
+    ids=["syntax", "nan", "bom", "unterminated-escaped-quotes", "unterminated-escapes"],
+)
 def test_a_body_that_is_not_json_text_is_400(
     api: Api, capsys: pytest.CaptureFixture[str], path: str, body: str
 ) -> None:
@@ -237,3 +241,11 @@ def test_an_encoded_id_is_found_by_its_decoded_value(api: Api) -> None:
     record = api.add_image(number=7)
     encoded = "".join(f"%{byte:02X}" for byte in record.image_id.encode())
     assert api.call("GET", f"/v1/images/{encoded}").json["image_id"] == record.image_id
+
+
+def test_brackets_and_digits_inside_strings_are_text(api: Api) -> None:
+    # Given a file name full of brackets and a long run of digits (text, not nesting or a number)
+    name = "[[[[[[[[[[{{{{{{{{ 12345678901234567890123456789.jpg"
+    reply = post("/v1/uploads", json.dumps({**UPLOAD, "filename": name}))
+    # Then it is an ordinary upload request
+    assert reply.status == 201, reply.body
