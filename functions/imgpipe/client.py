@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 from urllib.parse import quote
 
-from imgpipe.core.errors import SpecError
 from imgpipe.core.keys import canonical_path, validate_key
 from imgpipe.core.signing import sign
 from imgpipe.core.spec import DEFAULT_PRESETS, MAX_SIDE, TransformSpec
@@ -40,6 +39,7 @@ from imgpipe.delivery import (
     UNSIGNED_VARIES,
     SigningPolicy,
     parse_signing_keys,
+    preset_alone,
     preset_equivalent,
     viewer_query,
 )
@@ -228,33 +228,13 @@ class ImageUrls:
                 )
             spec = spec.model_copy(update={"s": sign_spec(path, spec, self._secret)})
         if preset_only and not signing:
-            query = self._unsigned_preset_query(spec)
+            query = viewer_query(spec, preset_base=self._preset_base(spec))
         else:
-            query = viewer_query(spec, preset_only=False)
+            query = viewer_query(spec)
         return path + (f"?{query}" if query else "")
 
     def _preset_base(self, spec: TransformSpec) -> TransformSpec | None:
-        if spec.preset is None:
-            return None
-        try:
-            return TransformSpec.parse(f"preset={spec.preset}", self.presets)
-        except SpecError:
-            return None
-
-    def _unsigned_preset_query(self, spec: TransformSpec) -> str:
-        """`preset=name` and the unsigned variations (`dpr`, `fm`) that differ from the preset's own.
-
-        A variation is written even when it is the global default (`dpr=1` on a preset with `dpr=1.5`), since
-        the edge expands the preset first and an omitted parameter means the preset's value.
-        """
-        base = self._preset_base(spec)
-        assert spec.preset is not None and base is not None  # preset_equivalent held
-        pairs = [f"preset={spec.preset}"]
-        for name in sorted(UNSIGNED_VARIES):
-            value = getattr(spec, name)
-            if value != getattr(base, name):
-                pairs.append(build_query({name: value}))
-        return "&".join(pairs)
+        return preset_alone(spec, self.presets)
 
     def _why_signed(self, spec: TransformSpec, expiry: int | None) -> str:
         if self.policy == "required":

@@ -25,7 +25,7 @@ from imgpipe.core.keys import canonical_path, source_key_from_path, validate_key
 from imgpipe.core.models import OutputFormat
 from imgpipe.core.negotiate import negotiate
 from imgpipe.core.signing import SignatureVerdict, verify
-from imgpipe.core.spec import DEFAULT_PRESETS, PRESET_COMPANIONS, TransformSpec
+from imgpipe.core.spec import DEFAULT_PRESETS, TransformSpec
 from infra.constants import UPLOADS_PREFIX
 
 SigningPolicy = Literal["required", "presets-unsigned", "off"]
@@ -156,6 +156,16 @@ def edge_format(accept: str | None, source_key: str) -> OutputFormat:
     )
 
 
+def preset_alone(spec: TransformSpec, presets: Mapping[str, str]) -> TransformSpec | None:
+    """The preset `spec` names, with nothing added (None when it names none, or one the stage lacks)."""
+    if spec.preset is None:
+        return None
+    try:
+        return TransformSpec.parse(f"preset={spec.preset}", presets)
+    except SpecError:
+        return None
+
+
 def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
     """True when `spec` names a preset and asks for that preset's picture, varied at most over the closed
     set an unsigned request may choose from: any output format and a `dpr` on UNSIGNED_DPR_LADDER.
@@ -165,11 +175,8 @@ def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
     preset's own value changes nothing, and `v`, `dl`, `exp` or any look parameter that differs from the
     preset's needs a signature.
     """
-    if spec.preset is None:
-        return False
-    try:
-        base = TransformSpec.parse(f"preset={spec.preset}", presets)
-    except SpecError:
+    base = preset_alone(spec, presets)
+    if base is None:
         return False
     if spec.dpr != base.dpr and spec.dpr not in UNSIGNED_DPR_LADDER:
         return False
@@ -225,6 +232,7 @@ class Delivery:
     format: OutputFormat
     verdict: SignatureVerdict | None = None
     preset_only: bool = False  # the request is a named preset's picture (may go unsigned)
+    preset_base: TransformSpec | None = None  # that preset alone, when preset_only
 
     @property
     def negotiated(self) -> bool:
@@ -260,7 +268,7 @@ class Delivery:
     @property
     def viewer_query(self) -> str:
         """A viewer query the edge maps to this same rendition and accepts under the same policy."""
-        return viewer_query(self.spec, preset_only=self.preset_only)
+        return viewer_query(self.spec, preset_base=self.preset_base if self.preset_only else None)
 
     @property
     def viewer_url(self) -> str:
@@ -269,17 +277,21 @@ class Delivery:
         return canonical_path(self.source_key) + (f"?{query}" if query else "")
 
 
-def viewer_query(spec: TransformSpec, *, preset_only: bool) -> str:
+def viewer_query(spec: TransformSpec, *, preset_base: TransformSpec | None = None) -> str:
     """The query of a viewer URL for `spec`: what the SDKs write and a redirect repeats.
 
     A signed request is its canonical query and signature (the signature covers exactly that). An unsigned
-    preset request is spelled as the preset plus its delivery companions, so the edge still sees a request
-    for a preset alone; anything else is its canonical query.
+    request for a preset's picture (`preset_base` is that preset alone, given when `preset_equivalent`
+    held) is spelled as the preset plus the unsigned variations that differ from the preset's own values,
+    so the edge still sees a request it may serve unsigned; a variation is written even at its global
+    default (`dpr=1` on a preset with its own dpr), since the edge expands the preset first and an omitted
+    parameter means the preset's value. Anything else is its canonical query.
     """
-    if spec.s is None and preset_only and spec.preset is not None:
-        companions = {name: getattr(spec, name) for name in PRESET_COMPANIONS if name not in ("preset", "s")}
-        rest = TransformSpec.model_validate(companions).canonical()
-        return f"preset={spec.preset}" + (f"&{rest}" if rest else "")
+    if spec.s is None and preset_base is not None and spec.preset is not None:
+        varied = [
+            name for name in sorted(UNSIGNED_VARIES) if getattr(spec, name) != getattr(preset_base, name)
+        ]
+        return "&".join([f"preset={spec.preset}", *(spec.param_pair(name) for name in varied)])
     query = spec.canonical()
     if spec.s is not None:
         query = f"{query}&s={spec.s}" if query else f"s={spec.s}"
@@ -323,7 +335,30 @@ def at_edge(
         canonical_path(source_key), spec, stored_signing_policy(policy), secrets, now, preset_only=preset_only
     )
     fmt: OutputFormat = spec.fm if spec.fm != "auto" else edge_format(accept, source_key)
-    return Delivery(source_key=source_key, spec=spec, format=fmt, verdict=verdict, preset_only=preset_only)
+    return Delivery(
+        source_key=source_key,
+        spec=spec,
+        format=fmt,
+        verdict=verdict,
+        preset_only=preset_only,
+        preset_base=preset_alone(spec, presets),
+    )
+
+
+def _forwarded_spec(raw_query: str, presets: Mapping[str, str]) -> TransformSpec:
+    """The request the edge forwards: its canonical query, with the preset already expanded, plus the
+    preset's name. The name is not expanded again: the canonical form leaves defaults out, so expanding it
+    would bring back a preset value the viewer overrode with a default (`dpr=1` on a preset with its own
+    dpr). It is kept, checked against the stage's presets, for the unsigned-preset rule alone."""
+    pairs = [pair for pair in raw_query.split("&") if pair]
+    named = [pair for pair in pairs if pair.partition("=")[0] == "preset"]
+    if len(named) > 1:
+        raise SpecError("preset", "given more than once")
+    spec = TransformSpec.parse("&".join(pair for pair in pairs if pair not in named))
+    if not named:
+        return spec
+    preset = TransformSpec.parse(named[0], presets).preset
+    return spec.model_copy(update={"preset": preset})
 
 
 def _object_key_from_origin_path(raw_path: str) -> str:
@@ -361,7 +396,7 @@ def at_origin(
             raise SpecError("key", "the path names no rendition (expected /{source key}/{rendition})")
         source_key, rendition_query = object_key.rsplit("/", 1)
         validate_key(source_key)
-        spec = TransformSpec.parse(raw_query, presets)
+        spec = _forwarded_spec(raw_query, presets)
     except SpecError as error:
         raise bad_parameter(error) from None
     preset_only = preset_equivalent(spec, presets)
@@ -370,7 +405,12 @@ def at_origin(
     for fmt in candidates:
         if spec.with_format(fmt).variant_query() == rendition_query:
             return Delivery(
-                source_key=source_key, spec=spec, format=fmt, verdict=verdict, preset_only=preset_only
+                source_key=source_key,
+                spec=spec,
+                format=fmt,
+                verdict=verdict,
+                preset_only=preset_only,
+                preset_base=preset_alone(spec, presets),
             )
     raise Refused(
         Problem(

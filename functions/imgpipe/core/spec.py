@@ -546,6 +546,10 @@ class TransformSpec(BaseModel):
             pairs.append(f"{name}={_PARAMETERS[name].encode(value)}")
         return "&".join(pairs)
 
+    def param_pair(self, name: str) -> str:
+        """`name=value` as the canonical query spells it, written even when the value is the default."""
+        return f"{name}={_PARAMETERS[name].encode(getattr(self, name))}"
+
     def with_format(self, fmt: str) -> TransformSpec:
         """A copy with `fm` set (for example to the negotiated format)."""
         return self.model_copy(update={"fm": _PARAMETERS["fm"].parse("fm", fmt)})

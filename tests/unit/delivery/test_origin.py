@@ -115,3 +115,17 @@ def test_the_origin_refuses_a_rendition_in_a_format_the_request_did_not_ask_for(
 def test_a_forwarded_path_is_decoded_once() -> None:
     delivery = at_origin("/a%2Bb%25.jpg/fm%3Djpeg%26w%3D100", "w=100", policy="off", secrets=[], now=0)
     assert delivery.source_key == unquote("a%2Bb%25.jpg") == "a+b%.jpg"
+
+
+def test_a_redirect_for_a_preset_with_its_own_dpr_keeps_the_dpr_that_was_asked_for() -> None:
+    # Given a stage preset that sets its own dpr, requested unsigned at dpr 1
+    presets = {**DEFAULT_PRESETS, "crisp": "w=300&dpr=1.5"}
+    options: dict[str, Any] = {"policy": "presets-unsigned", "secrets": [], "presets": presets, "now": 0}
+    asked = at_edge("/uploads/acme/cat.jpg", "preset=crisp&dpr=1&fm=jpeg", None, **options)
+    # When the origin answers with a redirect to the viewer URL
+    delivery = at_origin(asked.origin_path, asked.origin_query, **options)
+    path, _, query = delivery.viewer_url.partition("?")
+    # Then the redirect still asks for dpr 1 (an omitted dpr would mean the preset's 1.5) and goes unsigned
+    assert query == "preset=crisp&dpr=1&fm=jpeg"
+    again = at_edge(path, query, None, **options)
+    assert again.object_key == asked.object_key == "uploads/acme/cat.jpg/fm=jpeg&w=300"
