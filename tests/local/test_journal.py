@@ -30,15 +30,11 @@ def restarted(tmp_path: Path) -> Iterator[DevStack]:
     # one finished, and a last line torn by a kill
     data = DataDir(tmp_path).ensure()
     journal = StoreJournal(data.store_dir).open()
-    for name, sequencer in (("tired.jpg", "0A"), ("fresh.jpg", "0B"), ("finished.jpg", "0C")):
-        journal.event_accepted(INTERACTIVE_QUEUE, _event(f"uploads/local/{name}", sequencer))
-    journal.event_failed(
-        f"ObjectRemoved:DeleteMarkerCreated {ORIGINALS_BUCKET}/uploads%2Flocal%2Ftired.jpg 0A",
-        MAX_RECEIVE_COUNT,
-    )
-    journal.event_done(
-        f"ObjectRemoved:DeleteMarkerCreated {ORIGINALS_BUCKET}/uploads%2Flocal%2Ffinished.jpg 0C"
-    )
+    tired, fresh, finished = (_event(f"uploads/local/{name}", f"0{n}") for n, name in enumerate("abc"))
+    for body in (tired, fresh, finished):
+        journal.event_accepted(INTERACTIVE_QUEUE, body)
+    journal.event_failed(str(event_identity(tired)), MAX_RECEIVE_COUNT)
+    journal.event_done(str(event_identity(finished)))
     journal.close()
     with (data.store_dir / EVENTS_FILE).open("ab") as file:
         file.write(b'{"op":"done","id":"Obj')
