@@ -89,12 +89,12 @@ def test_content_length_range_is_checked(live: LiveStack) -> None:
         content_type="image/jpeg",
         max_bytes=10,
     )
-    check_post(post["fields"], 10, bucket="imgpipe-originals", secret_key=live.stack.session.secret_key)
+    assert live.stack.session is not None
+    secret = live.stack.session.secret_key
+    check_post(post["fields"], 10, bucket="imgpipe-originals", secret_key=secret)
     for size, code in ((11, "EntityTooLarge"), (0, "EntityTooSmall")):
         try:
-            check_post(
-                post["fields"], size, bucket="imgpipe-originals", secret_key=live.stack.session.secret_key
-            )
+            check_post(post["fields"], size, bucket="imgpipe-originals", secret_key=secret)
         except PostRefused as refused:
             assert refused.code == code
         else:

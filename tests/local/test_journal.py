@@ -20,7 +20,7 @@ from tests.local.conftest import MAX_RECEIVE_COUNT, local_config
 
 def _event(key: str, sequencer: str) -> dict[str, object]:
     body = delete_marker_event(ORIGINALS_BUCKET, "us-east-1", key, None, "interactive-0")
-    body["Records"][0]["s3"]["object"]["sequencer"] = sequencer  # type: ignore[index]
+    body["Records"][0]["s3"]["object"]["sequencer"] = sequencer
     return body
 
 
