@@ -15,6 +15,7 @@ from infra.config import StageConfig
 from infra.constants import SERVICE_NAME
 from infra.delivery import Delivery
 from infra.events import Events
+from infra.fresh_account import FreshAccountChecks
 from infra.metadata import Metadata
 from infra.monitoring import CLOUDFRONT_METRICS_REGION, EdgeMonitoringStack, Monitoring
 from infra.nag import SERVERLESS_PACK, acknowledge, acknowledge_checkov, acknowledge_checkov_by_type
@@ -204,6 +205,7 @@ class ImgpipeStack(Stack):
         )
         self._outputs()
         finish_helpers(self, config)
+        self.node.add_validation(FreshAccountChecks(self, config))
         self._acknowledge_serverless_checks()
         self._acknowledge_checkov(config)
 

@@ -8,6 +8,8 @@ and the log groups of CDK's own helper functions.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -27,7 +29,7 @@ from infra.config import (
     load_stage_config,
 )
 from tests.infra.cfn import flatten, only, props, ref_id, resources
-from tests.infra.conftest import Assembly
+from tests.infra.conftest import REPO_ROOT, Assembly
 from tests.infra.variants import ACCOUNT, DEV_STACK, EU_EDGE_STACK, EU_STACK, FULL_STACK
 
 Template = dict[str, Any]
@@ -220,3 +222,35 @@ def test_every_function_logs_to_a_group_with_the_stages_retention(assembly: Asse
         group_id = ref_id(props(function).get("LoggingConfig", {}).get("LogGroup"))
         assert group_id is not None, f"{logical_id} logs to a group that never expires"
         assert props(template["Resources"][group_id])["RetentionInDays"] == retention, logical_id
+
+
+def test_synthesis_itself_refuses_what_a_fresh_account_would(tmp_path: Any) -> None:
+    # Given a stack with a bucket retained under a fixed name, and a stage that writes access logs while
+    # the account's API Gateway settings name no CloudWatch role
+    script = f"""
+from infra.node_runtime import use_bundled_node
+use_bundled_node()
+from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway, aws_logs as logs, aws_s3 as s3
+from infra.config import StageConfig
+from infra.fresh_account import FreshAccountChecks
+app = App(outdir={str(tmp_path)!r})
+stack = Stack(app, "Fresh")
+s3.Bucket(stack, "Kept", bucket_name="kept-bucket", removal_policy=RemovalPolicy.RETAIN)
+api = apigateway.RestApi(stack, "Api", cloud_watch_role=False, deploy_options=apigateway.StageOptions(
+    access_log_destination=apigateway.LogGroupLogDestination(logs.LogGroup(stack, "Logs"))))
+api.root.add_method("GET")
+stack.node.add_validation(FreshAccountChecks(stack, StageConfig(stage="qa")))
+app.synth()
+"""
+    # When it is synthesised
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    # Then synthesis fails and says why, for both
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "Fresh/Kept/Resource (AWS::S3::Bucket) is retained under a fixed bucketName" in output
+    assert "need the account's API Gateway CloudWatch Logs role" in output
+    # And a log group CloudFormation names itself is not a fixed name
+    assert "Fresh/Logs/Resource" not in output
