@@ -41,8 +41,10 @@ def test_a_cross_site_text_plain_post_deletes_nothing(live: LiveStack) -> None:
         headers={"content-type": "application/json", "sec-fetch-site": "cross-site"},
         body=body,
     )
+    redrive = fetch(f"{live.url}/_dev/redrive", method="POST", headers={"content-type": "text/plain"})
     # Then each is refused and the image is still READY
     assert plain.status == 415 and plain.json()["type"].endswith("unsupported-media-type")
+    assert redrive.status == 415
     assert cross.status == 403 and site.status == 403
     assert live.wait([key])[key].status == "READY"
 

@@ -167,6 +167,8 @@ class DevWeb:
             route = self._routes.get((method, path))
             if route is None:
                 return problem_answer(Problem(404, "not-found", f"no local endpoint {method} {path}"), "dev")
+            if method == "POST":
+                request.json()  # every POST is JSON, also those that read no field (redrive)
             return route(request)
         if method == "OPTIONS":
             return HttpAnswer(
