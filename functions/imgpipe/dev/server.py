@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -46,9 +47,14 @@ class DevRequestHandler(BaseHTTPRequestHandler):
         self._serve("PUT")
 
     def do_PATCH(self) -> None:
-        # API Gateway passes PATCH on (ANY) and the API answers it 405 with Allow; without this method the
-        # stdlib would answer an HTML 501 itself.
         self._serve("PATCH")
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # Any other method (TRACE, PROPFIND, ...) goes to the routes too, which answer it with a problem
+        # (the API: 405 with Allow); without this the stdlib answers an HTML 501 by itself.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return lambda: self._serve(name[3:])
+        raise AttributeError(name)
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")
