@@ -47,14 +47,14 @@ def worker(photos: list[Path], copies: int, waiters: int, out: Path) -> None:
         try:
             started_rss = _rss_mb()
             keys = [f"uploads/local/c{copy}-{photo.name}" for copy in range(copies) for photo in photos]
-            stop = threading.Event()
             rounds = [0]
 
             def wait_like_a_cli(share: list[str]) -> None:
-                while not stop.is_set():
-                    wait_for(stack.target(), share, timeout=0, interval=0)
+                # What `imgpipe upload --wait` does: one wait over its own uploads, polling every 0.5 s.
+                def count(final: int, total: int) -> None:
                     rounds[0] += 1
-                    stop.wait(0.5)
+
+                wait_for(stack.target(), share, timeout=3600, interval=0.5, progress=count)
 
             threads = [
                 threading.Thread(target=wait_like_a_cli, args=(keys[n::waiters],), daemon=True)
@@ -67,7 +67,6 @@ def worker(photos: list[Path], copies: int, waiters: int, out: Path) -> None:
                 stack.put_original(key, photo.read_bytes(), "image/jpeg")
             records = wait_for(stack.target(), keys, timeout=3600, interval=1.0)
             took = time.monotonic() - began
-            stop.set()
             for thread in threads:
                 thread.join(timeout=10)
             after = _rss_mb()
