@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from infra.constants import (
     ENV_BULK_QUEUE_URL,
     ENV_LANE,
@@ -27,6 +29,8 @@ from tests.iam.policy import (
     table,
     unexplained,
 )
+from tests.infra.conftest import Assembly
+from tests.infra.variants import DEV_STACK, FULL_STACK
 from tests.integration.ingest_stack import BUS, ORIGINALS, TABLE, TRANSFORMED, IngestStack, ingest_stack
 
 __all__ = ["ingest_stack"]  # the fixture, imported so pytest finds it
@@ -92,9 +96,11 @@ def as_event_source_mapping(stack: IngestStack, sqs: Any) -> Iterator[None]:
         stack.sqs = admin
 
 
+@pytest.mark.parametrize("stack_name", [DEV_STACK, FULL_STACK])  # full: tagging by Rekognition
 def test_ingest_lanes_make_only_calls_their_roles_allow_and_use_every_grant(
-    ingest_stack: IngestStack, enforced: Enforced
+    ingest_stack: IngestStack, assembly: Assembly, stack_name: str
 ) -> None:
+    enforced = Enforced(assembly.template(stack_name))
     stack = ingest_stack
     names = resolver(enforced, stack)
     # Given each lane's function built from the template's environment, on its role's credentials
@@ -120,20 +126,20 @@ def test_ingest_lanes_make_only_calls_their_roles_allow_and_use_every_grant(
                 return
         raise AssertionError("the queues did not drain")
 
-    photo = encode(photo_like(96, 64, 1), "JPEG")
     # Each scenario once for an interactive upload and once in a batch (forwarded to the bulk lane)
     folders = ("uploads/acme/", "uploads/acme/batches/b1/")
+    photos = {folder: encode(photo_like(96, 64, seed), "JPEG") for seed, folder in enumerate(folders)}
     with enforced.on():
         # When a good and a bad file are uploaded
         for folder in folders:
-            stack.put_original(folder + "harbour.jpg", photo)
+            stack.put_original(folder + "harbour.jpg", photos[folder])
             stack.put_original(folder + "notes.jpg", b"this is not an image", content_type="image/jpeg")
         drain()
         # And the same bytes again under another name (linked to the first renditions by copies), and
         # a file deleted before ingest reads it (a missing key: 404, not 403)
         for folder in folders:
-            stack.put_original(folder + "harbour-again.jpg", photo)
-            stack.put_original(folder + "gone.jpg", photo)
+            stack.put_original(folder + "harbour-again.jpg", photos[folder])
+            stack.put_original(folder + "gone.jpg", photos[folder])
             stack.s3.delete_object(Bucket=ORIGINALS, Key=folder + "gone.jpg")
         drain()
         # Then moto's enforcement refused no call of theirs, and each ends as it should
