@@ -15,13 +15,15 @@ Two checks on every call, because moto's enforcement is basic (moto/iam/access_c
      those statements reach moto with `Resource: "*"`, tests/iam/policy.py `for_moto`) → the recorder's
      evaluator matches every call's ARN (table, `table/index/…`, bus, secret).
    - Conditions: moto evaluates none on identity policies (a conditioned Allow acts unconditional) →
-     the evaluator checks `s3:prefix` and `dynamodb:LeadingKeys` with IAM's operator rules.
+     the evaluator checks `s3:prefix`, `s3:authType` and `dynamodb:LeadingKeys` with IAM's operator rules.
    - What one call needs beyond its own action: CopyObject's read of the source (moto checks only
-     PutObject on the target) and the tag copy, DeleteObjects per key (moto: the bucket ARN), a read of a
+     PutObject on the target), DeleteObjects per key (moto: the bucket ARN), a read of a
      missing key answering 404 only with s3:ListBucket (moto always answers 404), each item of a
      TransactWriteItems, GetObjectVersion for a HEAD of a version → the evaluator's `requests_for`.
    - Presigned URLs and POST policies are signed locally and used later by someone else (moto cannot
      authorise a query-string or form signature) → the evaluator checks them as the role's own call.
+   - Services moto lacks (the KeyValueStore's data plane, answered on the wire by tests/fakes) →
+     the evaluator alone.
    - Role trust, permission boundaries, SCPs, resource policies (bucket and queue policies, KMS): not in
      this tier; the bucket and queue policies are asserted in tests/infra.
 2. The recorder: botocore event hooks on the function's session record every call with its parameters and
