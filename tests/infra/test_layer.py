@@ -42,6 +42,7 @@ IMPORT_NAMES = {
     "pydantic-core": "pydantic_core",
     "typing-extensions": "typing_extensions",
     "typing-inspection": "typing_inspection",
+    "awscrt": "awscrt",
 }
 
 
