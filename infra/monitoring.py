@@ -297,6 +297,22 @@ class Monitoring(Construct):
                     self.conditional_alarms.append(alarm)
 
         self.dashboard = self._dashboard(lanes, ingest, functions, cloudfront_5xx_rate(distribution_id))
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Failure rates (%): ingest records, resize URL",
+                left=[self._ingest_record_failure_rate(), self._url_5xx_rate(resize)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API 5xx (fraction of requests)",
+                left=[
+                    rest_api.deployment_stage.metric_server_error(
+                        period=PERIOD, statistic=cloudwatch.Stats.AVERAGE
+                    )
+                ],
+                width=12,
+            ),
+        )
 
     @property
     def alarms(self) -> list[cloudwatch.Alarm]:

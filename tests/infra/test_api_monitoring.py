@@ -164,7 +164,8 @@ def test_alarm_email_is_optional(dev: Template, full: Template) -> None:
 
 def test_dashboard_shows_queues_functions_and_cloudfront(dev: Template) -> None:
     body = str(props(only(dev, "AWS::CloudWatch::Dashboard")[1])["DashboardBody"])
-    for metric in ("ApproximateAgeOfOldestMessage", "Invocations", "Duration", "5xxErrorRate"):
+    for metric in ("ApproximateAgeOfOldestMessage", "Invocations", "Duration", "5xxErrorRate",
+                   "5XXError", "Url5xxCount", constants.METRIC_INGEST_FAILED):  # fmt: skip
         assert metric in body
 
 
