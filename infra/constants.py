@@ -93,7 +93,8 @@ LANE_INTERACTIVE: Final = "interactive"
 LANE_BULK: Final = "bulk"
 MALWARE_SCAN_TAG: Final = "GuardDutyMalwareScanStatus"
 QUARANTINE_REASON_METADATA: Final = "imgpipe-reason"  # S3 user metadata on a quarantined original
-QUARANTINE_IMAGE_METADATA: Final = "imgpipe-image-id"  # S3 user metadata: the record of a quarantined original
+# S3 user metadata on a quarantined original: the id of its record
+QUARANTINE_IMAGE_METADATA: Final = "imgpipe-image-id"
 
 # Delivery (issue 4): the resize Lambda's extra settings and the edge KeyValueStore's keys.
 # Local runs only: JSON key id -> secret, used when no secret ARN is set.
