@@ -19,7 +19,16 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 
-from imgpipe.adapters.dynamodb import DynamoMetadataRepository, from_item
+from imgpipe.adapters.dynamodb import (
+    IMAGE_SK,
+    PK,
+    SK,
+    SOURCE_SK,
+    DynamoMetadataRepository,
+    from_item,
+    image_pk,
+    source_pk,
+)
 from imgpipe.adapters.events import EventBridgePublisher
 from imgpipe.adapters.s3 import S3ObjectStore
 from imgpipe.dev.datadir import DataDir, pid_alive
@@ -364,13 +373,46 @@ def upload_files(
     return keys
 
 
-def latest_record(repository: DynamoMetadataRepository, key: str) -> ImageRecord | None:
-    """The current record of one originals key: its source pointer (one GetItem), then its image (one
-    more). Never a scan: waiting costs the same however many images the table holds."""
-    pointer = repository.get_source(key)
-    if pointer is None or not pointer.image_id:
-        return None
-    return repository.get_image(pointer.image_id)
+_BATCH_GET = 100  # keys per BatchGetItem
+
+
+def _batch_get(dynamodb: Any, table: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Items by (pk, sk), in BatchGetItem requests of 100, the unprocessed ones asked again."""
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(keys), _BATCH_GET):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [
+                    {PK: {"S": pk}, SK: {"S": sk}}
+                    for pk, sk in dict.fromkeys(keys[start : start + _BATCH_GET])
+                ],
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                found[(item[PK]["S"], item[SK]["S"])] = from_item(item)
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def latest_records(target: Target, keys: Sequence[str]) -> dict[str, ImageRecord | None]:
+    """The current record of each originals key: the source pointers, then their images, by key (two
+    BatchGetItem per 100 keys). Never a scan: waiting costs the same however many images the table holds."""
+    dynamodb = target.client("dynamodb")
+    pointers = _batch_get(dynamodb, target.images_table, [(source_pk(key), SOURCE_SK) for key in keys])
+    image_ids: dict[str, str] = {}
+    for key in keys:
+        pointer = pointers.get((source_pk(key), SOURCE_SK))
+        if pointer and pointer.get("image_id"):
+            image_ids[key] = str(pointer["image_id"])
+    images = _batch_get(dynamodb, target.images_table, [(image_pk(i), IMAGE_SK) for i in image_ids.values()])
+    found: dict[str, ImageRecord | None] = dict.fromkeys(keys)
+    for key, image in image_ids.items():
+        item = images.get((image_pk(image), IMAGE_SK))
+        found[key] = ImageRecord.model_validate(item) if item else None
+    return found
 
 
 def wait_for(
@@ -387,15 +429,11 @@ def wait_for(
     Each round reads only the records of the keys still waiting, by key. `since` (a record timestamp)
     ignores records of earlier uploads of the same keys.
     """
-    repository = DynamoMetadataRepository(target.client("dynamodb"), target.images_table)
     deadline = time.monotonic() + timeout
     found: dict[str, ImageRecord | None] = dict.fromkeys(keys)
     while True:
-        for key in keys:
-            known = found[key]
-            if known is not None and known.status in FINAL_STATUSES:
-                continue
-            record = latest_record(repository, key)
+        waiting = [key for key, known in found.items() if known is None or known.status not in FINAL_STATUSES]
+        for key, record in latest_records(target, waiting).items():
             found[key] = (
                 record if record is not None and (since is None or record.created_at >= since) else None
             )
