@@ -19,7 +19,7 @@ from infra.constants import (
     EXPORTS_PREFIX,
     QUARANTINE_PREFIX,
     REST_API,
-    UPLOADS_PREFIX,
+    SOURCE_PREFIXES,
 )
 from infra.delivery import API_VERSION
 from infra.environment import ResourceNames, api_environment
@@ -197,7 +197,7 @@ class Api(Construct):
             # export reads originals; deleting an image deletes its original (ingest does the rest).
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-                resources=[originals.arn_for_objects(f"{UPLOADS_PREFIX}*")],
+                resources=[originals.arn_for_objects(f"{prefix}*") for prefix in SOURCE_PREFIXES],
             ),
             # Deleting a rejected upload removes its quarantined copy (after reading whose it is). Only
             # with the role's own header-signed requests: no URL it presigns can ever fetch quarantine/.
@@ -212,7 +212,9 @@ class Api(Construct):
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[originals.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*", f"{QUARANTINE_PREFIX}*"]}},
+                conditions={
+                    "StringLike": {"s3:prefix": [f"{p}*" for p in (*SOURCE_PREFIXES, QUARANTINE_PREFIX)]}
+                },
             ),
             # The export's ZIP, written by multipart upload (aborted when the export fails), downloaded by a
             # presigned GET. Nothing else of the transformed bucket.
@@ -232,11 +234,13 @@ class Api(Construct):
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[events.bus.event_bus_arn]),
         ):
             role.add_to_principal_policy(statement)
-        acknowledge_wildcard_resource(
-            role,
-            f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
-            "Presigned uploads, exports and deletions address user keys under uploads/ only.",
-        )
+        for prefix in SOURCE_PREFIXES:
+            acknowledge_wildcard_resource(
+                role,
+                f"{attribute_ref(originals)}/{prefix}*",
+                "Presigned uploads, exports and deletions address user keys under uploads/ and batches/ "
+                "(batch members) only.",
+            )
         acknowledge_wildcard_resource(
             role,
             f"{attribute_ref(originals)}/{QUARANTINE_PREFIX}*",

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,6 +27,7 @@ from pydantic.alias_generators import to_camel
 from imgpipe.core import DEFAULT_PRESETS, TransformSpec
 from infra.constants import (
     ACCESS_LOGS_BUCKET,
+    BATCHES_PREFIX,
     DEFAULT_BEDROCK_MODEL_ID,
     ORIGINALS_BUCKET,
     PLAN_BURST_LIMIT,
@@ -86,42 +88,78 @@ class _Model(BaseModel):
     )
 
 
+INTERACTIVE_CREATED_PREFIXES: tuple[str, ...] = (UPLOADS_PREFIX,)
+INTERACTIVE_REMOVED_PREFIXES: tuple[str, ...] = (UPLOADS_PREFIX, BATCHES_PREFIX)
+BULK_CREATED_PREFIXES: tuple[str, ...] = (BATCHES_PREFIX,)
+# lane → (ObjectCreated prefixes, ObjectRemoved prefixes)
+_ROUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "interactive": (INTERACTIVE_CREATED_PREFIXES, INTERACTIVE_REMOVED_PREFIXES),
+    "bulk": (BULK_CREATED_PREFIXES, ()),
+}
+
+
 class LaneConfig(_Model):
     """One SQS lane into its ingest function."""
 
     batch_size: Annotated[int, Field(ge=1, le=10)]
     batching_window_seconds: Annotated[int, Field(ge=0, le=300)]
     max_concurrency: Annotated[int, Field(ge=2, le=1000)]  # Lambda's floor for SQS maximum concurrency
-    # S3 key prefixes that notify this lane directly (created and removed objects). Fixed, see LanesConfig;
-    # the stack and the local runtime (`imgpipe dev`) both read them from here.
+    # S3 key prefixes whose ObjectCreated (`prefixes`) and ObjectRemoved (`removed_prefixes`) notify this
+    # lane. Fixed, see LanesConfig; the stack and the local runtime (`imgpipe dev`) both read them here.
     prefixes: tuple[str, ...] = ()
+    removed_prefixes: tuple[str, ...] = ()
     # Alarm when the oldest waiting message is older than this.
     max_message_age_seconds: Annotated[int, Field(ge=60, le=86_400)] = 300
 
 
 class LanesConfig(_Model):
-    """The two ingest lanes. Which lane a key goes to is fixed, not configured: every object under
-    `uploads/` notifies the interactive queue and the interactive function forwards batch keys
-    (`uploads/{tenant}/batches/...`) to the bulk queue. S3 prefix filters cannot pick out a middle path
-    segment, and prefixes for one event type may not overlap, so no other split is possible."""
+    """The two ingest lanes. Which lane a key goes to is fixed, not configured, and S3 does the routing:
+    ObjectCreated under `uploads/` notifies the interactive queue, ObjectCreated under `batches/` (batch
+    members, `batches/{tenant}/{batch}/{name}`) the bulk queue, and ObjectRemoved under both the
+    interactive queue, so a delete never waits behind a batch. S3 refuses overlapping prefixes only for
+    the same event type; these four filters do not overlap at all. The older batch form
+    `uploads/{tenant}/batches/...` reaches the interactive lane (a prefix filter cannot see a middle
+    segment), which processes it itself."""
 
     interactive: LaneConfig = LaneConfig(
-        batch_size=1, batching_window_seconds=0, max_concurrency=20, prefixes=(UPLOADS_PREFIX,)
+        batch_size=1,
+        batching_window_seconds=0,
+        max_concurrency=20,
+        prefixes=INTERACTIVE_CREATED_PREFIXES,
+        removed_prefixes=INTERACTIVE_REMOVED_PREFIXES,
     )
     # A large batch is expected to wait; only an hour-old message in the bulk lane is worth a page.
     bulk: LaneConfig = LaneConfig(
-        batch_size=5, batching_window_seconds=5, max_concurrency=5, max_message_age_seconds=3600
+        batch_size=5,
+        batching_window_seconds=5,
+        max_concurrency=5,
+        max_message_age_seconds=3600,
+        prefixes=BULK_CREATED_PREFIXES,
     )
     max_receive_count: Annotated[int, Field(ge=1, le=1000)] = 5
 
+    @field_validator("interactive", "bulk", mode="after")
+    @classmethod
+    def _fixed_prefixes_by_default(cls, lane: LaneConfig, info: ValidationInfo) -> LaneConfig:
+        # A lane given without prefixes (its sizes only, as cdk.json does) gets the fixed routing.
+        created, removed = _ROUTES[str(info.field_name)]
+        update: dict[str, tuple[str, ...]] = {}
+        if "prefixes" not in lane.model_fields_set:
+            update["prefixes"] = created
+        if "removed_prefixes" not in lane.model_fields_set:
+            update["removed_prefixes"] = removed
+        return lane.model_copy(update=update) if update else lane
+
     @model_validator(mode="after")
     def _routing_is_fixed(self) -> LanesConfig:
-        if self.interactive.prefixes != (UPLOADS_PREFIX,) or self.bulk.prefixes:
-            raise ValueError(
-                f"lane routing is fixed: {UPLOADS_PREFIX!r} notifies the interactive lane, which forwards "
-                "batch uploads to the bulk lane (S3 prefix filters cannot match uploads/*/batches/); "
-                "leave lanes.*.prefixes out"
-            )
+        for name, lane in (("interactive", self.interactive), ("bulk", self.bulk)):
+            if (lane.prefixes, lane.removed_prefixes) != _ROUTES[name]:
+                raise ValueError(
+                    f"lane routing is fixed: ObjectCreated under {UPLOADS_PREFIX!r} notifies the interactive "
+                    f"lane, ObjectCreated under {BATCHES_PREFIX!r} (batch members) the bulk lane, and "
+                    f"ObjectRemoved under both the interactive lane (S3 prefix filters cannot match a "
+                    f"middle segment such as uploads/*/batches/); leave lanes.*.prefixes out"
+                )
         return self
 
 

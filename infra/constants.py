@@ -19,7 +19,13 @@ METRIC_INGEST_FAILED: Final = "failed"
 
 # Object keys in the originals bucket.
 UPLOADS_PREFIX: Final = "uploads/"
+# Batch members, `batches/{tenant}/{batch}/{name}`: a top-level prefix of their own, so S3's prefix filter
+# sends their ObjectCreated straight to the bulk queue (docs/ingest.md, "Lanes").
+BATCHES_PREFIX: Final = "batches/"
+# Every prefix an original (a servable source) lives under; nothing else in the bucket is ever delivered.
+SOURCE_PREFIXES: Final = (UPLOADS_PREFIX, BATCHES_PREFIX)
 QUARANTINE_PREFIX: Final = "quarantine/"
+# The older batch form `uploads/{tenant}/batches/{batch}/{name}`: still a batch member (interactive lane).
 BATCH_PATH_SEGMENT: Final = "batches/"
 # In the transformed bucket: the high-quality intermediate that on-demand resizes start from.
 MEZZANINE_PREFIX: Final = "mezzanine/"
@@ -59,9 +65,6 @@ EDGE_KEY_VALUE_STORE: Final = "imgpipe-signing-keys"
 REST_API: Final = "imgpipe-api"
 ALARM_TOPIC: Final = "imgpipe-alarms"
 ACCESS_LOGS_BUCKET: Final = "imgpipe-access-logs"
-# S3 prefix filters cannot match `uploads/*/batches/`, so the interactive lane hands batch keys to the bulk
-# lane through this queue URL (docs/deploy.md, "Lanes").
-ENV_BULK_QUEUE_URL: Final = "IMGPIPE_BULK_QUEUE_URL"
 # ARN of the Secrets Manager secret holding the active URL-signing keys (JSON: key id -> secret).
 ENV_SIGNING_KEYS_SECRET: Final = "IMGPIPE_SIGNING_KEYS_SECRET"
 

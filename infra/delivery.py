@@ -28,7 +28,7 @@ from infra.config import StageConfig
 from infra.constants import (
     EDGE_KEY_VALUE_STORE,
     SIGNING_KEYS_SECRET,
-    UPLOADS_PREFIX,
+    SOURCE_PREFIXES,
 )
 from infra.edge import (
     EDGE_FUNCTION_MAX_BYTES,
@@ -301,20 +301,21 @@ class Delivery(Construct):
         role = function.role
         assert role is not None
         for statement in (
-            # Sources: originals under uploads/ only, so quarantine/ can never be rendered or served.
+            # Sources: originals under uploads/ and batches/ only, so quarantine/ is never rendered or served.
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[originals.arn_for_objects(f"{UPLOADS_PREFIX}*")]
+                actions=["s3:GetObject"],
+                resources=[originals.arn_for_objects(f"{prefix}*") for prefix in SOURCE_PREFIXES],
             ),
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject"], resources=[transformed.arn_for_objects("*")]
             ),
             # A missing source answers 404 (cached briefly at the edge) rather than 403 only with
-            # ListBucket, which S3 evaluates with the key as s3:prefix: limited to uploads/. On the
+            # ListBucket, which S3 evaluates with the key as s3:prefix: limited to the originals. On the
             # transformed bucket, a missing mezzanine is a 404 that sends the render to the original.
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[originals.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in SOURCE_PREFIXES]}},
             ),
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[transformed.bucket_arn]),
             # Focal point recorded at ingest (g=auto): the source pointer, then the image record.
@@ -325,11 +326,13 @@ class Delivery(Construct):
             ),
         ):
             role.add_to_principal_policy(statement)
-        acknowledge_wildcard_resource(
-            role,
-            f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
-            "Sources are user uploads with keys unknown at deploy time; read-only and limited to uploads/.",
-        )
+        for prefix in SOURCE_PREFIXES:
+            acknowledge_wildcard_resource(
+                role,
+                f"{attribute_ref(originals)}/{prefix}*",
+                "Sources are user uploads with keys unknown at deploy time; read-only and limited to "
+                "uploads/ and batches/.",
+            )
         acknowledge_wildcard_resource(
             role,
             f"{attribute_ref(transformed)}/*",

@@ -14,7 +14,6 @@ from infra.config import StageConfig
 from infra.constants import (
     ENV_API_PLANS,
     ENV_BEDROCK_MODEL_ID,
-    ENV_BULK_QUEUE_URL,
     ENV_DELIVERY_BASE_URL,
     ENV_EAGER_FORMATS,
     ENV_EVENT_BUS,
@@ -29,7 +28,6 @@ from infra.constants import (
     ENV_TAGGER,
     ENV_TENANT_CLAIM,
     ENV_TRANSFORMED_BUCKET,
-    LANE_INTERACTIVE,
 )
 
 
@@ -57,12 +55,11 @@ def ingest_environment(
     names: ResourceNames,
     *,
     lane: str,
-    bulk_queue_url: str | None = None,
     malware_scan: bool | None = None,
 ) -> dict[str, str]:
     """The ingest function of `lane`. `malware_scan` overrides the stage's feature (locally there is no
-    GuardDuty to tag uploads, so the local runtime passes False); the interactive lane names the bulk
-    queue it hands batch uploads to."""
+    GuardDuty to tag uploads, so the local runtime passes False). The lanes differ only in `IMGPIPE_LANE`:
+    S3's prefix filters route the keys, no lane hands work to the other."""
     scan = config.features.malware_scan if malware_scan is None else malware_scan
     environment = {
         **_storage(names),
@@ -76,8 +73,6 @@ def ingest_environment(
     }
     if config.features.tagger == "bedrock":
         environment[ENV_BEDROCK_MODEL_ID] = config.features.bedrock_model_id
-    if lane == LANE_INTERACTIVE and bulk_queue_url is not None:
-        environment[ENV_BULK_QUEUE_URL] = bulk_queue_url
     return environment
 
 

@@ -2,10 +2,10 @@
 
 Two lanes keep a 10 000-image batch from delaying one interactive upload: each lane has its own queue,
 its own function (same code, `IMGPIPE_LANE` tells them apart) and its own maximum concurrency on the
-event source mapping, so bulk work can never take the interactive lane's workers. S3 prefix filters
-cannot match `uploads/*/batches/` (and prefixes of one event type may not overlap), so one notification
-sends every upload under `uploads/` to the interactive lane, whose function hands batch keys to the bulk
-queue without decoding them (docs/deploy.md, "Lanes").
+event source mapping, so bulk work can never take the interactive lane's workers. S3 routes the keys:
+batch members have a top-level prefix of their own (`batches/`), whose ObjectCreated notifies the bulk
+queue directly, while uploads under `uploads/` and every ObjectRemoved notify the interactive queue
+(LanesConfig; docs/ingest.md, "Lanes"). No function hands messages to the other lane.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from infra.constants import (
     LANE_BULK,
     LANE_INTERACTIVE,
     QUARANTINE_PREFIX,
-    UPLOADS_PREFIX,
+    SOURCE_PREFIXES,
 )
 from infra.environment import ResourceNames, ingest_environment
 from infra.events import Events
@@ -46,7 +46,6 @@ from infra.storage import Storage
 
 QUEUE_RETENTION = Duration.days(4)
 DLQ_RETENTION = Duration.days(14)  # longer than the source queue: an SQS message keeps its age in the DLQ
-NOTIFIED_EVENTS = (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED)
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
 
@@ -154,27 +153,21 @@ class Pipeline(Construct):
             settings=lanes.interactive,
             max_receive_count=lanes.max_receive_count,
             runtime=runtime,
-            environment=ingest_environment(
-                config, names, lane=LANE_INTERACTIVE, bulk_queue_url=self.bulk.queue.queue_url
-            ),
+            environment=ingest_environment(config, names, lane=LANE_INTERACTIVE),
         )
         self.lanes = (self.interactive, self.bulk)
         self.functions = tuple(lane.function for lane in self.lanes)
-        # SendMessage only (grant_send_messages adds GetQueueAttributes and GetQueueUrl, never called).
-        interactive_role = self.interactive.function.role
-        assert interactive_role is not None
-        interactive_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.bulk.queue.queue_arn])
-        )
-
-        # One notification for the whole upload area, to the interactive lane (LanesConfig: the routing is
-        # fixed); its function forwards batch keys to the bulk queue (ENV_BULK_QUEUE_URL). A deleted
-        # original takes its renditions and record with it, so removals are notified too.
+        # S3 routes each key to its lane (LanesConfig: the routing is fixed): uploads/ and batches/ are
+        # disjoint, so created batch members go straight to the bulk queue; a deleted original takes its
+        # renditions and record with it, and every removal goes to the interactive lane to stay prompt.
         for lane in self.lanes:
-            for prefix in lane.settings.prefixes:
-                destination = s3n.SqsDestination(lane.queue)
-                key_filter = s3.NotificationKeyFilter(prefix=prefix)
-                for event in NOTIFIED_EVENTS:
+            destination = s3n.SqsDestination(lane.queue)
+            for event, prefixes in (
+                (s3.EventType.OBJECT_CREATED, lane.settings.prefixes),
+                (s3.EventType.OBJECT_REMOVED, lane.settings.removed_prefixes),
+            ):
+                for prefix in prefixes:
+                    key_filter = s3.NotificationKeyFilter(prefix=prefix)
                     storage.originals.add_event_notification(event, destination, key_filter)
         for lane in self.lanes:
             self._grant(lane.function, storage, metadata, events, malware_scan=config.features.malware_scan)
@@ -219,7 +212,7 @@ class Pipeline(Construct):
         role = function.role
         assert role is not None
         originals, transformed, table = storage.originals, storage.transformed, metadata.table
-        uploads = originals.arn_for_objects(f"{UPLOADS_PREFIX}*")
+        sources = [originals.arn_for_objects(f"{prefix}*") for prefix in SOURCE_PREFIXES]
         quarantine = originals.arn_for_objects(f"{QUARANTINE_PREFIX}*")
         # Exactly what tests/iam exercises (docs/deploy.md, "IAM"): each call's action on its resources.
         statements = [
@@ -231,16 +224,16 @@ class Pipeline(Construct):
                     "s3:DeleteObject",
                     *(["s3:GetObjectTagging"] if malware_scan else []),
                 ],
-                resources=[uploads],
+                resources=sources,
             ),
             # The copy keeps the upload's tags (the scan result), which needs PutObjectTagging on the copy.
             iam.PolicyStatement(actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[quarantine]),
             # A missing upload answers 404 rather than 403 only with ListBucket, which S3 evaluates with
-            # the key as s3:prefix: limited to uploads/.
+            # the key as s3:prefix: limited to the originals' prefixes (uploads/, batches/).
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[originals.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{UPLOADS_PREFIX}*"]}},
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in SOURCE_PREFIXES]}},
             ),
             # Listing an image's renditions to delete them.
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[transformed.bucket_arn]),
@@ -259,11 +252,13 @@ class Pipeline(Construct):
         for statement in statements:
             role.add_to_principal_policy(statement)
 
-        acknowledge_wildcard_resource(
-            role,
-            f"{attribute_ref(originals)}/{UPLOADS_PREFIX}*",
-            "Object keys are user uploads, unknown at deploy time; access is limited to the uploads prefix.",
-        )
+        for prefix in SOURCE_PREFIXES:
+            acknowledge_wildcard_resource(
+                role,
+                f"{attribute_ref(originals)}/{prefix}*",
+                "Object keys are user uploads, unknown at deploy time; access is limited to the originals' "
+                "prefixes (uploads/, batches/).",
+            )
         acknowledge_wildcard_resource(
             role,
             f"{attribute_ref(originals)}/{QUARANTINE_PREFIX}*",

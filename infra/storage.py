@@ -18,8 +18,10 @@ from infra.config import StageConfig
 from infra.config import bucket_name as stage_bucket_name
 from infra.constants import (
     ACCESS_LOGS_BUCKET,
+    BATCHES_PREFIX,
     ORIGINALS_BUCKET,
     QUARANTINE_PREFIX,
+    SOURCE_PREFIXES,
     TRANSFORMED_BUCKET,
     UPLOADS_PREFIX,
 )
@@ -50,6 +52,10 @@ def _private_bucket(scope: Construct, construct_id: str, *, config: StageConfig,
         auto_delete_objects=not config.production,
         **props,
     )
+
+
+# One rule per originals prefix; the uploads/ rule keeps the id it always had.
+TIERING_RULE_IDS = {UPLOADS_PREFIX: "intelligent-tiering", BATCHES_PREFIX: "intelligent-tiering-batches"}
 
 
 class Storage(Construct):
@@ -85,17 +91,21 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=f"s3/{ORIGINALS_BUCKET}/",
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="intelligent-tiering",
-                    prefix=UPLOADS_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                            transition_after=Duration.days(0),
-                        )
-                    ],
-                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiry_days),
-                    abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
+                # Originals of both forms (uploads/, batch members under batches/) alike.
+                *(
+                    s3.LifecycleRule(
+                        id=TIERING_RULE_IDS[prefix],
+                        prefix=prefix,
+                        transitions=[
+                            s3.Transition(
+                                storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                                transition_after=Duration.days(0),
+                            )
+                        ],
+                        noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiry_days),
+                        abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS,
+                    )
+                    for prefix in SOURCE_PREFIXES
                 ),
                 s3.LifecycleRule(
                     id="expire-quarantine",

@@ -48,9 +48,8 @@ from imgpipe.naming import BatchNames, seo_name
 from imgpipe.plans import plan_named
 from imgpipe.ports import ConditionFailed, EventPublisher, ObjectNotFound, ObjectStore, ObjectTooLarge
 from imgpipe.records import BatchRecord, ImageDeleted, ImageRecord, Rendition, utc_now_text
-from imgpipe.uploads import InvalidUploadKey, UploadKey
+from imgpipe.uploads import InvalidUploadKey, UploadKey, batch_key_prefix
 from infra.constants import (
-    BATCH_PATH_SEGMENT,
     EXPORTS_PREFIX,
     IMAGE_DELETED,
     QUARANTINE_IMAGE_METADATA,
@@ -189,9 +188,11 @@ class ApiService:
         if verdict is not None:
             raise too_many(verdict.code, verdict.detail, verdict.retry_after)
         upload_id = _token("up_")
-        folder = f"{UPLOADS_PREFIX}{tenant.tenant_id}/"
+        # A batch member has its own top-level prefix, which S3 notifies straight to the bulk lane.
         if request.batch_id is not None:
-            folder += f"{BATCH_PATH_SEGMENT}{request.batch_id}/"
+            folder = batch_key_prefix(tenant.tenant_id, request.batch_id)
+        else:
+            folder = f"{UPLOADS_PREFIX}{tenant.tenant_id}/"
         key = f"{folder}{upload_id}/{safe_filename(request.filename)}"
         try:
             parsed = UploadKey.parse(key)
@@ -450,7 +451,7 @@ class ApiService:
             done=batch.done,
             completed=batch.completed,
             progress=progress,
-            upload_prefix=f"{UPLOADS_PREFIX}{tenant.tenant_id}/{BATCH_PATH_SEGMENT}{batch.batch_id}/",
+            upload_prefix=batch_key_prefix(tenant.tenant_id, batch.batch_id),
             created_at=batch.created_at,
             completed_at=batch.completed_at,
         )

@@ -104,7 +104,7 @@ function srcKey(uri) {
   if (!e || /%(2f|5c)|%(?![0-9a-f]{2})/i.test(e)) throw bad('key', 'empty, %2F, %5C or a bad %');
   if (badKey(k)) throw bad('key', badKey(k));
   // originals only: never a mezzanine, an export or another internal object
-  if (k.indexOf('uploads/') != 0) throw fail(404, 'no-source', 'key', 'no image under this key');
+  if (!/^(uploads|batches)\//.test(k)) throw fail(404, 'no-source', 'key', 'no image under this key');
   return k;
 }
 // AVIF > WebP > JPEG/PNG by Accept; alpha and animation judged by the extension

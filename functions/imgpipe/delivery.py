@@ -26,7 +26,7 @@ from imgpipe.core.models import OutputFormat
 from imgpipe.core.negotiate import negotiate
 from imgpipe.core.signing import SignatureVerdict, verify
 from imgpipe.core.spec import DEFAULT_PRESETS, TransformSpec
-from infra.constants import UPLOADS_PREFIX
+from infra.constants import SOURCE_PREFIXES
 
 SigningPolicy = Literal["required", "presets-unsigned", "off"]
 SIGNING_POLICIES: Final[tuple[SigningPolicy, ...]] = get_args(SigningPolicy)
@@ -67,16 +67,20 @@ def stored_signing_policy(value: object) -> SigningPolicy:
 
 
 def source_is_original(source_key: str) -> bool:
-    """True for a key under `uploads/`: a delivery URL names an original, never an internal object.
+    """True for a key under `uploads/` or `batches/` (batch members): a delivery URL names an original,
+    never an internal object.
 
     The transformed bucket holds renditions at `{source key}/{rendition query}` beside mezzanines
-    (`mezzanine/...`) and exports (`exports/...`); with every source under `uploads/`, every rendition key
-    starts with `uploads/` too, so no URL can map onto an object under another prefix.
+    (`mezzanine/...`) and exports (`exports/...`); with every source under `uploads/` or `batches/`,
+    every rendition key starts with one of them too, so no URL can map onto an object under another
+    prefix (the two never overlap the internal ones).
     """
-    return source_key.startswith(UPLOADS_PREFIX)
+    return source_key.startswith(SOURCE_PREFIXES)
 
 
-NOT_AN_ORIGINAL: Final = "there is no image under this key (delivery serves originals under uploads/ only)"
+NOT_AN_ORIGINAL: Final = (
+    "there is no image under this key (delivery serves originals under uploads/ and batches/ only)"
+)
 
 
 @dataclass(frozen=True)

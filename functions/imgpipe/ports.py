@@ -130,14 +130,6 @@ class ConditionFailed(Exception):
     """A conditional write found the item in another state than the one it required."""
 
 
-class MessageForwarder(Protocol):
-    """Hands SQS message bodies to another queue (the bulk lane)."""
-
-    def forward(self, bodies: Mapping[str, str]) -> set[str]:
-        """Send each body (by caller's id); return the ids that could NOT be sent."""
-        ...
-
-
 class QuotaGate(Protocol):
     """Per-tenant plan limits enforced at ingest (the plans are `imgpipe.plans`; ingest only asks)."""
 

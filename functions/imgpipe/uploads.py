@@ -14,7 +14,13 @@ from datetime import datetime
 
 from imgpipe.core import ImageInfo, SpecError, TransformSpec
 from imgpipe.core.keys import validate_key
-from infra.constants import BATCH_PATH_SEGMENT, QUARANTINE_PREFIX, UPLOADS_PREFIX
+from infra.constants import (
+    BATCH_PATH_SEGMENT,
+    BATCHES_PREFIX,
+    QUARANTINE_PREFIX,
+    SOURCE_PREFIXES,
+    UPLOADS_PREFIX,
+)
 
 _BATCH_SEGMENT = BATCH_PATH_SEGMENT.rstrip("/")
 # Tenant and batch ids end up in DynamoDB keys (`TENANT#...`) and URLs: keep them to a safe alphabet.
@@ -25,7 +31,7 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
 class InvalidUploadKey(ValueError):
-    """The key is not `uploads/{tenant}/{name}` with a safe tenant (and batch) id."""
+    """The key is not `uploads/{tenant}/{name}` or `batches/{tenant}/{batch}/{name}` with safe ids."""
 
 
 @dataclass(frozen=True)
@@ -37,38 +43,75 @@ class UploadKey:
 
     @classmethod
     def parse(cls, key: str) -> UploadKey:
-        if not key.startswith(UPLOADS_PREFIX):
-            raise InvalidUploadKey(f"{key!r} is not under {UPLOADS_PREFIX!r}")
+        """`uploads/{tenant}/{name}` (an interactive upload), `batches/{tenant}/{batch}/{name}` (a batch
+        member, the bulk lane's work) or the older batch form `uploads/{tenant}/batches/{batch}/{name}`
+        (still a batch member; S3 notifies the interactive lane of it, which now processes it itself)."""
+        if not key.startswith(SOURCE_PREFIXES):
+            raise InvalidUploadKey(f"{key!r} is not under {UPLOADS_PREFIX!r} or {BATCHES_PREFIX!r}")
         try:
             validate_key(key)
         except SpecError as error:
             raise InvalidUploadKey(error.message) from None
+        if key.startswith(BATCHES_PREFIX):
+            parts = key[len(BATCHES_PREFIX) :].split("/")
+            if len(parts) < 3:
+                raise InvalidUploadKey(
+                    f"{key!r} names no batch: expected {BATCHES_PREFIX}{{tenant}}/{{batch}}/{{name}}"
+                )
+            tenant = _tenant(parts[0])
+            return cls(key=key, tenant=tenant, batch_id=_batch(parts[1]), name="/".join(parts[2:]))
         parts = key[len(UPLOADS_PREFIX) :].split("/")
         if len(parts) < 2:
             raise InvalidUploadKey(f"{key!r} names no tenant: expected {UPLOADS_PREFIX}{{tenant}}/{{name}}")
-        tenant = parts[0]
-        if not _ID.fullmatch(tenant):
-            raise InvalidUploadKey(f"tenant {tenant!r} is not 1-128 characters A-Z a-z 0-9 . _ -")
+        tenant = _tenant(parts[0])
         if len(parts) >= 4 and parts[1] == _BATCH_SEGMENT:
-            batch_id = parts[2]
-            if not _ID.fullmatch(batch_id):
-                raise InvalidUploadKey(f"batch {batch_id!r} is not 1-128 characters A-Z a-z 0-9 . _ -")
-            return cls(key=key, tenant=tenant, batch_id=batch_id, name="/".join(parts[3:]))
+            return cls(key=key, tenant=tenant, batch_id=_batch(parts[2]), name="/".join(parts[3:]))
         return cls(key=key, tenant=tenant, batch_id=None, name="/".join(parts[1:]))
 
 
+def _tenant(tenant: str) -> str:
+    if not _ID.fullmatch(tenant):
+        raise InvalidUploadKey(f"tenant {tenant!r} is not 1-128 characters A-Z a-z 0-9 . _ -")
+    return tenant
+
+
+def _batch(batch_id: str) -> str:
+    if not _ID.fullmatch(batch_id):
+        raise InvalidUploadKey(f"batch {batch_id!r} is not 1-128 characters A-Z a-z 0-9 . _ -")
+    return batch_id
+
+
+def batch_key_prefix(tenant: str, batch_id: str) -> str:
+    """Where the members of a batch are uploaded: `batches/{tenant}/{batch}/` (the bulk lane's prefix)."""
+    return f"{BATCHES_PREFIX}{tenant}/{batch_id}/"
+
+
 def is_batch_key(key: str) -> bool:
-    """True for `uploads/{tenant}/batches/{batch}/{name}`: the bulk lane's work."""
+    """True for a batch member, either form (`batches/{tenant}/{batch}/...` or the older
+    `uploads/{tenant}/batches/{batch}/...`)."""
     try:
         return UploadKey.parse(key).batch_id is not None
     except InvalidUploadKey:
         return False
 
 
+def tenant_of(key: str) -> str:
+    """The tenant segment of a source key (no validation; for keys that did not parse)."""
+    for prefix in SOURCE_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :].split("/", 1)[0]
+    return ""
+
+
 def quarantine_key(source_key: str) -> str:
-    """`uploads/t/a.jpg` → `quarantine/t/a.jpg` (same bucket; the tenant path stays readable)."""
-    rest = source_key[len(UPLOADS_PREFIX) :] if source_key.startswith(UPLOADS_PREFIX) else source_key
-    return QUARANTINE_PREFIX + rest
+    """`uploads/t/a.jpg` → `quarantine/t/a.jpg` (same bucket; the tenant path stays readable); a batch
+    member `batches/t/b/a.jpg` → `quarantine/t/batches/b/a.jpg`, so it never meets `uploads/t/b/a.jpg`."""
+    if source_key.startswith(UPLOADS_PREFIX):
+        return QUARANTINE_PREFIX + source_key[len(UPLOADS_PREFIX) :]
+    if source_key.startswith(BATCHES_PREFIX):
+        tenant, _, rest = source_key[len(BATCHES_PREFIX) :].partition("/")
+        return f"{QUARANTINE_PREFIX}{tenant}/{BATCH_PATH_SEGMENT}{rest}"
+    return QUARANTINE_PREFIX + source_key
 
 
 def order_token(sequencer: str | None, event_time: datetime | None, etag: str | None = None) -> str:

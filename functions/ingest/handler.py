@@ -1,7 +1,8 @@
 """Ingest Lambda entry point (`ingest.handler.handler`): SQS batch in, partial batch failures out.
 
-Thin on purpose: parse the S3-via-SQS messages, hand batch uploads from the interactive lane to the bulk
-lane, pass every other record to the service, and turn outcomes into logs and metrics.
+Thin on purpose: parse the S3-via-SQS messages, pass every record to the service, and turn outcomes into
+logs and metrics. Both lanes run this same code; S3's prefix filters decide which queue a key reaches
+(batch members under `batches/` go straight to the bulk queue), so nothing is handed between lanes.
 """
 
 from __future__ import annotations
@@ -29,13 +30,10 @@ from imgpipe.adapters.dynamodb import DynamoMetadataRepository
 from imgpipe.adapters.events import EventBridgePublisher
 from imgpipe.adapters.rekognition import RekognitionTagger
 from imgpipe.adapters.s3 import S3ObjectStore
-from imgpipe.adapters.sqs import SqsForwarder
 from imgpipe.notifications import S3Notification
 from imgpipe.observability import logger, metrics, tracer
 from imgpipe.plans import quota_limits
-from imgpipe.ports import MessageForwarder
 from imgpipe.tagging import CircuitBreaker, OfflineTagger, ResilientTagger, Tagger
-from imgpipe.uploads import is_batch_key
 from infra.constants import METRIC_INGEST_FAILED, METRIC_INGEST_MESSAGES
 from ingest.service import DeadlineNear, IngestConfig, IngestService, Outcome, ScanPending
 from ingest.settings import IngestSettings
@@ -70,7 +68,6 @@ class IngestProcessor(BatchProcessor):
 class IngestApp:
     settings: IngestSettings
     service: IngestService
-    forwarder: MessageForwarder | None
 
     @classmethod
     def from_settings(cls, settings: IngestSettings, session: Any = None) -> IngestApp:
@@ -93,29 +90,12 @@ class IngestApp:
                 limits=settings.limits,
             ),
         )
-        forwarder = None
-        if settings.is_interactive and settings.bulk_queue_url:
-            forwarder = SqsForwarder(session.client("sqs", config=_BOTO_CONFIG), settings.bulk_queue_url)
-        return cls(settings=settings, service=service, forwarder=forwarder)
+        return cls(settings=settings, service=service)
 
     def handle(self, event: Mapping[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         records: list[dict[str, Any]] = list(event.get("Records") or [])
         failures: list[str] = []
         metrics.add_metric(name=METRIC_MESSAGES, unit=MetricUnit.Count, value=len(records))
-        if self.forwarder is not None:
-            # Before any S3 read: a 10 000-image batch costs the interactive lane one SendMessageBatch per
-            # ten messages, never a decode.
-            bulk = {record["messageId"]: record["body"] for record in records if _is_batch_message(record)}
-            if bulk:
-                failed = self.forwarder.forward(bulk)
-                failures.extend(message_id for message_id in bulk if message_id in failed)
-                metrics.add_metric(
-                    name=METRIC_FORWARDED, unit=MetricUnit.Count, value=len(bulk) - len(failed)
-                )
-                logger.info(
-                    "batch uploads handed to the bulk lane", extra={"forwarded": len(bulk) - len(failed)}
-                )
-                records = [record for record in records if record["messageId"] not in bulk]
         if records:
             # Not raising when every record fails keeps one response shape; SQS retries the failed ids.
             processor = IngestProcessor(
@@ -189,14 +169,6 @@ def _tagger(settings: IngestSettings, session: Any) -> Tagger:
     return ResilientTagger(remote, CircuitBreaker())
 
 
-def _is_batch_message(record: Mapping[str, Any]) -> bool:
-    try:
-        notification = S3Notification.model_validate_json(record.get("body") or "")
-    except ValidationError:
-        return False  # the processor fails it with the parse error
-    return any(is_batch_key(event.key) for event in notification.records)
-
-
 # EMF metric names (namespace `imgpipe`, dimension `service=imgpipe`); the stack's dashboard reads
 # `processed`, `rejected` and `failed`.
 METRIC_MESSAGES = METRIC_INGEST_MESSAGES  # SQS messages received (per invocation); the alarm reads it
@@ -206,7 +178,6 @@ METRIC_REJECTED = "rejected"  # quarantined uploads
 METRIC_DELETED = "deleted"  # records marked DELETED (deleted, replaced, gone before processing)
 METRIC_SKIPPED = "skipped"  # duplicate, redelivered or out-of-order events that changed nothing
 METRIC_FAILED = METRIC_INGEST_FAILED  # messages reported back to SQS for a retry; the alarm reads it
-METRIC_FORWARDED = "forwarded"  # batch uploads handed from the interactive to the bulk lane
 METRIC_DURATION = "duration"  # ms per processed or rejected image
 METRIC_BYTES_IN = "bytes_in"  # source bytes read
 METRIC_BYTES_OUT = "bytes_out"  # rendition bytes written

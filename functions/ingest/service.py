@@ -62,22 +62,24 @@ from imgpipe.tagging import REMOTE_MAX_SIDE, OfflineTagger, Tagger, TagInput, re
 from imgpipe.uploads import (
     InvalidUploadKey,
     UploadKey,
+    batch_key_prefix,
     derived_tags,
     image_id,
     is_rendition_key,
     order_token,
     quarantine_key,
+    tenant_of,
 )
 from infra.constants import (
     MALWARE_SCAN_TAG,
     MEZZANINE_PREFIX,
     QUARANTINE_IMAGE_METADATA,
     QUARANTINE_REASON_METADATA,
+    SOURCE_PREFIXES,
     STATUS_DELETED,
     STATUS_PROCESSING,
     STATUS_READY,
     STATUS_REJECTED,
-    UPLOADS_PREFIX,
 )
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -248,7 +250,7 @@ class IngestService:
         """
         started = perf_counter()
         key = event.key
-        if not key.startswith(UPLOADS_PREFIX):
+        if not key.startswith(SOURCE_PREFIXES):
             outcome = Outcome("ignored", key)
         elif event.created:
             outcome = self.ingest(
@@ -274,7 +276,7 @@ class IngestService:
         """
         if expected < 1:
             raise ValueError("a batch expects at least one upload")
-        UploadKey.parse(f"{UPLOADS_PREFIX}{tenant}/batches/{batch_id}/probe")  # same id rules as keys
+        UploadKey.parse(f"{batch_key_prefix(tenant, batch_id)}probe")  # same id rules as keys
         batch = self.repository.set_batch_expected(tenant, batch_id, expected, self._now())
         completed = self._complete_batch(tenant, batch_id)
         return completed or batch
@@ -323,7 +325,7 @@ class IngestService:
 
         record = self.repository.get_image(iid)
         if record is None:
-            tenant = upload.tenant if upload else key[len(UPLOADS_PREFIX) :].split("/", 1)[0]
+            tenant = upload.tenant if upload else tenant_of(key)
             record = ImageRecord(
                 image_id=iid,
                 tenant=tenant,

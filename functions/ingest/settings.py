@@ -1,7 +1,7 @@
 """The ingest function's configuration, read from the environment once per cold start.
 
-A wrong value (an unknown format, a preset the engine cannot parse, an interactive lane without a bulk
-queue) stops the cold start with pydantic's message rather than failing message by message.
+A wrong value (an unknown format, a preset the engine cannot parse, an unknown lane) stops the cold
+start with pydantic's message rather than failing message by message.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from imgpipe.settings_types import Presets
 from infra.constants import (
     ENV_API_PLANS,
     ENV_BEDROCK_MODEL_ID,
-    ENV_BULK_QUEUE_URL,
     ENV_EAGER_FORMATS,
     ENV_EVENT_BUS,
     ENV_IMAGES_TABLE,
@@ -47,7 +46,6 @@ class IngestSettings(BaseModel):
     images_table: str = Field(min_length=3)
     event_bus: str = Field(min_length=1)
     lane: Literal["interactive", "bulk"] = LANE_INTERACTIVE
-    bulk_queue_url: str | None = None
     presets: Presets
     eager_formats: tuple[OutputFormat, ...] | None = None  # None: "auto"
     malware_scan: bool = False
@@ -67,12 +65,6 @@ class IngestSettings(BaseModel):
             raise ValueError(f"default plan {self.default_plan!r} is not one of {sorted(self.plans)}")
         return self
 
-    @model_validator(mode="after")
-    def _interactive_needs_bulk_queue(self) -> IngestSettings:
-        if self.lane == LANE_INTERACTIVE and not self.bulk_queue_url:
-            raise ValueError(f"the interactive lane forwards batch uploads: set {ENV_BULK_QUEUE_URL}")
-        return self
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
         values: dict[str, object] = {
@@ -81,7 +73,6 @@ class IngestSettings(BaseModel):
             "images_table": environ.get(ENV_IMAGES_TABLE, ""),
             "event_bus": environ.get(ENV_EVENT_BUS, ""),
             "lane": environ.get(ENV_LANE, LANE_INTERACTIVE).strip().lower(),
-            "bulk_queue_url": environ.get(ENV_BULK_QUEUE_URL) or None,
             "eager_formats": _formats(environ.get(ENV_EAGER_FORMATS, "auto")),
             "malware_scan": _flag(ENV_MALWARE_SCAN, environ.get(ENV_MALWARE_SCAN, "")),
         }

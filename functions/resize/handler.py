@@ -146,7 +146,7 @@ def config_from(settings: ResizeSettings) -> ResizeConfig:
         max_inline_bytes=settings.max_inline_bytes,
         render_time_budget_s=budget / 1000 if budget else None,
         deadline_margin_s=settings.deadline_margin_ms / 1000,
-        source_prefix=settings.source_prefix,
+        source_prefixes=settings.source_prefixes,
     )
 
 

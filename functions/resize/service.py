@@ -37,7 +37,8 @@ from imgpipe.delivery import (
     bad_parameter,
 )
 from imgpipe.ports import MetadataRepository, ObjectNotFound, ObjectStore, ObjectTooLarge
-from infra.constants import MEZZANINE_PREFIX, UPLOADS_PREFIX
+from imgpipe.uploads import tenant_of
+from infra.constants import MEZZANINE_PREFIX, SOURCE_PREFIXES
 
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
 NO_STORE: Final = "no-store"
@@ -95,7 +96,7 @@ class ResizeConfig:
     max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES
     render_time_budget_s: float | None = None  # None: only the deadline bounds a render
     deadline_margin_s: float = 1.5
-    source_prefix: str = UPLOADS_PREFIX
+    source_prefixes: tuple[str, ...] = SOURCE_PREFIXES
     mezzanine_prefix: str = MEZZANINE_PREFIX
 
 
@@ -285,18 +286,19 @@ class ResizeService:
         secrets = self._signing_keys() if policy != "off" else ()
         presets, now = self.config.presets, self._clock()
         delivery = at_origin(raw_path, raw_query, policy=policy, secrets=secrets, presets=presets, now=now)
-        prefix = self.config.source_prefix
-        if not delivery.source_key.startswith(prefix):
-            # Never read: quarantine/ and anything else outside the uploads.
+        prefixes = self.config.source_prefixes
+        if not delivery.source_key.startswith(prefixes):
+            # Never read: quarantine/ and anything else outside the originals (uploads/, batches/).
             raise Refused(Problem(404, "no-source", "there is no image under this key", "key"))
         mark = delivery.spec.mark
-        if mark is not None and not mark.startswith(prefix):
+        if mark is not None and not mark.startswith(prefixes):
             raise Refused(Problem(404, "no-source", "there is no watermark image under this key", "mark"))
-        # A watermark is another image drawn into this one: only one of the same tenant's, never a way to
-        # read another tenant's upload (signing keys are the stage's, not a tenant's).
-        tenant_dir = prefix + delivery.source_key[len(prefix) :].split("/", 1)[0] + "/"
-        if mark is not None and not mark.startswith(tenant_dir):
-            detail = f"the watermark must be an image of the same tenant, under {tenant_dir}"
+        # A watermark is another image drawn into this one: only one of the same tenant's (an upload or a
+        # batch member of it), never a way to read another tenant's upload (signing keys are the stage's).
+        tenant = tenant_of(delivery.source_key)
+        if mark is not None and tenant_of(mark) != tenant:
+            where = " or ".join(f"{prefix}{tenant}/" for prefix in prefixes)
+            detail = f"the watermark must be an image of the same tenant, under {where}"
             raise Refused(Problem(403, "overlay-forbidden", detail, "mark"))
         return delivery
 

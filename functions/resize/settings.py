@@ -27,7 +27,7 @@ from infra.constants import (
     ENV_SIGNING_KEYS_SECRET,
     ENV_SIGNING_POLICY,
     ENV_TRANSFORMED_BUCKET,
-    UPLOADS_PREFIX,
+    SOURCE_PREFIXES,
 )
 
 # A Function URL answers at most 6 MB (6,291,456 bytes) of response. The body travels base64-encoded
@@ -55,8 +55,8 @@ class ResizeSettings(BaseModel):
     render_time_budget_ms: int | None = Field(default=None, gt=0)
     deadline_margin_ms: int = Field(default=DEFAULT_DEADLINE_MARGIN_MS, ge=0)
     limits: Limits = DEFAULT_LIMITS
-    # Only originals under this prefix are ever read: quarantine/ and anything else are never rendered.
-    source_prefix: str = UPLOADS_PREFIX
+    # Only originals under these prefixes are ever read: quarantine/ and anything else are never rendered.
+    source_prefixes: tuple[str, ...] = SOURCE_PREFIXES
 
     @field_validator("max_inline_bytes")
     @classmethod

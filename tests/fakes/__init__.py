@@ -1,7 +1,7 @@
 """In-memory fakes of every port in `imgpipe.ports`: unit tests hand these to services."""
 
-from tests.fakes.messaging import FakeEventPublisher, FakeForwarder, FakeQuota
+from tests.fakes.messaging import FakeEventPublisher, FakeQuota
 from tests.fakes.object_store import FakeObjectStore
 from tests.fakes.repository import FakeMetadataRepository
 
-__all__ = ["FakeEventPublisher", "FakeForwarder", "FakeMetadataRepository", "FakeObjectStore", "FakeQuota"]
+__all__ = ["FakeEventPublisher", "FakeMetadataRepository", "FakeObjectStore", "FakeQuota"]

@@ -1,9 +1,9 @@
-"""Fakes of the messaging ports: the event bus, the lane forwarder and the quota gate."""
+"""Fakes of the messaging ports: the event bus and the quota gate."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from imgpipe.records import EventDetail
 
@@ -27,19 +27,6 @@ class FakeEventPublisher:
 
     def types(self) -> list[str]:
         return [detail.DETAIL_TYPE for detail in self.published]
-
-
-class FakeForwarder:
-    """The bulk queue: keeps forwarded bodies; ids in `refuse` are reported as not sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.refuse: set[str] = set()
-
-    def forward(self, bodies: Mapping[str, str]) -> set[str]:
-        failed = {message_id for message_id in bodies if message_id in self.refuse}
-        self.sent.extend(body for message_id, body in bodies.items() if message_id not in failed)
-        return failed
 
 
 class FakeQuota:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from infra.constants import (
-    ENV_BULK_QUEUE_URL,
     ENV_LANE,
     LANE_BULK,
     LANE_INTERACTIVE,
@@ -105,7 +104,7 @@ def test_ingest_lanes_make_only_calls_their_roles_allow_and_use_every_grant(
     names = resolver(enforced, stack)
     # Given each lane's function built from the template's environment, on its role's credentials
     environment = function_environment(enforced.template, FUNCTIONS[LANE_INTERACTIVE], names)
-    stack.reconfigure(**{k: v for k, v in environment.items() if k not in (ENV_LANE, ENV_BULK_QUEUE_URL)})
+    stack.reconfigure(**{k: v for k, v in environment.items() if k != ENV_LANE})
     sessions = {
         lane: enforced.role_session(f"ingest-{lane}", fragment, names) for lane, fragment in FUNCTIONS.items()
     }
@@ -126,8 +125,9 @@ def test_ingest_lanes_make_only_calls_their_roles_allow_and_use_every_grant(
                 return
         raise AssertionError("the queues did not drain")
 
-    # Each scenario once for an interactive upload and once in a batch (forwarded to the bulk lane)
-    folders = ("uploads/acme/", "uploads/acme/batches/b1/")
+    # Each scenario for an interactive upload, a batch member (batches/: S3 notifies the bulk lane, its
+    # removals the interactive lane) and the older batch form (uploads/.../batches/: interactive lane)
+    folders = ("uploads/acme/", "batches/acme/b1/", "uploads/acme/batches/b0/")
     photos = {folder: encode(photo_like(96, 64, seed), "JPEG") for seed, folder in enumerate(folders)}
     with enforced.on():
         # When a good and a bad file are uploaded

@@ -62,7 +62,9 @@ def test_resize_makes_only_calls_its_role_allows_and_uses_every_grant(
     # Given the resize function on its role's credentials (built per invocation from the stack's session)
     stack.session = enforced.role_session(FUNCTION, "/Delivery/Resize/", names)
     small, big = "uploads/acme/small.jpg", "uploads/acme/big.jpg"
+    member = "batches/acme/b1/member.jpg"  # a batch member: its own top-level prefix
     stack.put_original(small, encode(photo_like(640, 480, 1), "JPEG"))
+    stack.put_original(member, encode(photo_like(320, 240, 2), "JPEG"))
     stack.put_original(big, big_jpeg())
     write_mezzanine_as_ingest_does(stack, big, big_jpeg())
     with enforced.on():
@@ -72,10 +74,14 @@ def test_resize_makes_only_calls_its_role_allows_and_uses_every_grant(
         assert cloudfront.get(f"/{big}?preset=large&fm=jpeg").status == 200
         # And a signed request with a crop centred on the recorded focal point (g=auto)
         assert cloudfront.get(signed(f"/{small}", "w=200&h=200&fit=cover&g=auto&fm=webp")).status == 200
-        # And a key with no original: 404 (S3 answers 404, not 403, only with ListBucket)
+        # And a batch member's preset, rendered from its original under batches/
+        assert cloudfront.get(f"/{member}?preset=thumb&fm=jpeg").status == 200
+        # And a key with no original: 404 (S3 answers 404, not 403, only with ListBucket), in both prefixes
         assert cloudfront.get("/uploads/acme/none.jpg?preset=thumb").status == 404
+        assert cloudfront.get("/batches/acme/b1/none.jpg?preset=thumb").status == 404
         # Then the variants were stored, and moto's enforcement refused no call
         assert stack.s3.list_objects_v2(Bucket=TRANSFORMED, Prefix=small).get("KeyCount", 0) == 2
+        assert stack.s3.list_objects_v2(Bucket=TRANSFORMED, Prefix=member).get("KeyCount", 0) == 1
         assert not enforced.recorder.refused(), "\n".join(enforced.recorder.refused())
 
     # And our evaluator allows every call, and every grant was used or has its reason
@@ -85,7 +91,9 @@ def test_resize_makes_only_calls_its_role_allows_and_uses_every_grant(
     assert not missing, "grants no scenario used:\n" + "\n".join(map(str, missing))
 
 
-def test_resize_may_list_only_under_uploads(delivery_stack: DeliveryStack, enforced: Enforced) -> None:
+def test_resize_may_list_only_under_the_originals_prefixes(
+    delivery_stack: DeliveryStack, enforced: Enforced
+) -> None:
     # Given the resize function's synthesised policy
     names = Resolver(enforced.template, {("AWS::S3::Bucket", "/Storage/Originals/"): bucket(ORIGINALS)})
     policy = Policy(FUNCTION, function_policy(enforced.template, "/Delivery/Resize/", names))
@@ -95,7 +103,9 @@ def test_resize_may_list_only_under_uploads(delivery_stack: DeliveryStack, enfor
         (request,) = requests_for("s3", "ListObjectsV2", params)
         return request
 
-    # Then it may learn whether a key exists under uploads/ (a missing source's 404), and nothing else
+    # Then it may learn whether a key exists under uploads/ or batches/ (a missing source's 404), and
+    # nothing else
     assert policy.evaluate(listing("uploads/acme/none.jpg"))
+    assert policy.evaluate(listing("batches/acme/b1/none.jpg"))
     for prefix in ("quarantine/", "", None):
         assert policy.evaluate(listing(prefix)) is None, prefix

@@ -318,13 +318,21 @@ def test_api_role_holds_exactly_the_calls_the_api_makes(dev: Template) -> None:
     assert role_statements(dev, "/Api/Handler/") == [
         (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
         (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
-        (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{originals}/uploads/*"], None),
+        (
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            [f"{originals}/batches/*", f"{originals}/uploads/*"],
+            None,
+        ),
         (
             ["s3:DeleteObject", "s3:GetObject"],
             [f"{originals}/quarantine/*"],
             {"StringEquals": {"s3:authType": "REST-HEADER"}},
         ),
-        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*", "quarantine/*"]}}),
+        (
+            ["s3:ListBucket"],
+            [originals],
+            {"StringLike": {"s3:prefix": ["uploads/*", "batches/*", "quarantine/*"]}},
+        ),
         (["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"], [f"{transformed}/exports/*"], None),
         (["dynamodb:GetItem"], [table], None),
         (["dynamodb:Query"], [f"{table}/index/*"], None),

@@ -34,8 +34,10 @@ def test_defaults_are_the_engine_presets_and_presets_unsigned() -> None:
     config = load_stage_config(_context())
     assert config.presets == DEFAULT_PRESETS
     assert config.signing_policy == "presets-unsigned"
+    # S3 routes: created uploads/ → interactive, created batches/ → bulk, every removal → interactive
     assert config.lanes.interactive.prefixes == ("uploads/",)
-    assert config.lanes.bulk.prefixes == ()
+    assert config.lanes.interactive.removed_prefixes == ("uploads/", "batches/")
+    assert (config.lanes.bulk.prefixes, config.lanes.bulk.removed_prefixes) == (("batches/",), ())
     assert config.lanes.interactive.max_concurrency > config.lanes.bulk.max_concurrency
 
 
@@ -65,11 +67,14 @@ def test_unknown_stage_names_the_known_ones() -> None:
         ({"region": "eu-west-1", "features": {"waf": {"enabled": True}}}, "only be created in us-east-1"),
         ({"domain": {"names": ["a.example"], "certificateArn": "arn:aws:acm:eu-west-1:1:certificate/x"}},
          "certificate"),
-        # Routing is fixed (uploads/ → interactive → batches forwarded to bulk): no prefix to configure
+        # Routing is fixed (uploads/ → interactive, batches/ → bulk, removals → interactive): no prefix
+        # to configure, and in particular no removal routed to the bulk lane
         ({"lanes": {"bulk": {"batchSize": 5, "batchingWindowSeconds": 5, "maxConcurrency": 5,
                              "prefixes": ["uploads/acme/batches/"]}}}, "lane routing is fixed"),
         ({"lanes": {"interactive": {"batchSize": 1, "batchingWindowSeconds": 0, "maxConcurrency": 20,
                                     "prefixes": ["uploads/acme/"]}}}, "lane routing is fixed"),
+        ({"lanes": {"bulk": {"batchSize": 5, "batchingWindowSeconds": 5, "maxConcurrency": 5,
+                             "removedPrefixes": ["batches/"]}}}, "lane routing is fixed"),
         ({"lanes": {"interactive": {"batchSize": 1, "batchingWindowSeconds": 0, "maxConcurrency": 1}}},
          "maxConcurrency|max_concurrency"),
         ({"lanes": {"bulk": {"batchSize": 11, "batchingWindowSeconds": 0, "maxConcurrency": 2}}},
@@ -119,3 +124,14 @@ def test_plans_reach_the_api_function_as_json_overrides() -> None:
         "free": {"rate_limit": 2, "burst_limit": 4, "monthly_images": 50},
         "team": {"rate_limit": 20, "burst_limit": 40, "monthly_images": 5000, "storage_bytes": 10**10},
     }
+
+
+def test_a_lane_given_by_its_sizes_only_keeps_the_fixed_routing() -> None:
+    # Given a stage that tunes the interactive lane's sizes without naming prefixes (as cdk.json may)
+    config = load_stage_config(
+        _context(lanes={"interactive": {"batchSize": 2, "batchingWindowSeconds": 0, "maxConcurrency": 10}})
+    )
+    # Then the lane still gets the fixed notifications
+    assert config.lanes.interactive.batch_size == 2
+    assert config.lanes.interactive.prefixes == ("uploads/",)
+    assert config.lanes.interactive.removed_prefixes == ("uploads/", "batches/")

@@ -296,9 +296,9 @@ def test_resize_role_holds_exactly_the_calls_resize_makes(dev: Template) -> None
     assert role_statements(dev, "/Delivery/Resize/") == [
         (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
         (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
-        (["s3:GetObject"], [f"{originals}/uploads/*"], None),
+        (["s3:GetObject"], [f"{originals}/batches/*", f"{originals}/uploads/*"], None),
         (["s3:GetObject", "s3:PutObject"], [f"{transformed}/*"], None),
-        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*"]}}),
+        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*", "batches/*"]}}),
         (["s3:ListBucket"], [transformed], None),
         (["dynamodb:GetItem"], [table], None),
         (["secretsmanager:GetSecretValue"], [secret], None),

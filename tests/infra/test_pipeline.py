@@ -10,9 +10,9 @@ from infra import constants
 from infra.bundle import FUNCTIONS_DIR
 from infra.config import cdk_json_context, load_stage_config
 from infra.constants import (
+    BATCHES_PREFIX,
     BULK_DLQ,
     BULK_QUEUE,
-    ENV_BULK_QUEUE_URL,
     ENV_EAGER_FORMATS,
     ENV_EVENT_BUS,
     ENV_IMAGES_TABLE,
@@ -109,20 +109,16 @@ def test_each_lane_has_its_own_ingest_function_told_apart_by_its_lane(dev: Templ
     assert interactive["Handler"] == bulk["Handler"] == "ingest.handler.handler"
     assert interactive["Environment"]["Variables"][ENV_LANE] == LANE_INTERACTIVE
     assert bulk["Environment"]["Variables"][ENV_LANE] == LANE_BULK
-    # Only the interactive lane forwards (batch keys go to the bulk queue)
-    assert ENV_BULK_QUEUE_URL not in bulk["Environment"]["Variables"]
+    # S3 routes the keys: neither lane names the other's queue
+    assert not any("QUEUE" in name for name in interactive["Environment"]["Variables"])
+    assert not any("QUEUE" in name for name in bulk["Environment"]["Variables"])
 
 
-def test_only_the_interactive_function_may_send_to_the_bulk_queue(dev: Template) -> None:
-    bulk_id, _ = _queue(dev, f"{BULK_QUEUE}-dev")
-    senders = set()
+def test_no_function_sends_to_a_lane_queue(dev: Template) -> None:
+    # Batch members reach the bulk queue from S3 itself: no role may send a message to any queue
     for policy in resources(dev, "AWS::IAM::Policy").values():
         for statement in props(policy)["PolicyDocument"]["Statement"]:
-            if "sqs:SendMessage" in as_list(statement["Action"]):
-                assert [ref_id(r) for r in as_list(statement["Resource"])] == [bulk_id]
-                senders |= {ref_id(r) for r in props(policy)["Roles"]}
-    interactive_role = ref_id(props(_ingest(dev, "Interactive")[1])["Role"])
-    assert senders == {interactive_role}
+            assert not any(action.startswith("sqs:SendMessage") for action in as_list(statement["Action"]))
 
 
 @pytest.mark.parametrize("name", [INTERACTIVE_QUEUE, BULK_QUEUE, INTERACTIVE_DLQ, BULK_DLQ])
@@ -144,21 +140,35 @@ def test_dead_letter_queues_keep_messages_longer_than_their_sources(dev: Templat
         assert props(_queue(dev, f"{dlq}-dev")[1])["MessageRetentionPeriod"] > source
 
 
-def test_uploads_notify_the_interactive_lane_for_creation_and_removal(dev: Template) -> None:
-    # One notification (per event type) for everything under uploads/, to the interactive queue only
+def test_s3_routes_batches_to_the_bulk_lane_and_every_removal_to_the_interactive_lane(dev: Template) -> None:
+    # Given the originals bucket's notification configuration
     _, notifications = only(dev, "Custom::S3BucketNotifications")
     originals_id, _ = by_path(dev, "AWS::S3::Bucket", "/Storage/Originals/")
     assert ref_id(props(notifications)["BucketName"]) == originals_id
     configuration = props(notifications)["NotificationConfiguration"]
     assert set(configuration) == {"QueueConfigurations"}
-    interactive_id, _ = _queue(dev, f"{INTERACTIVE_QUEUE}-dev")
-    seen = []
+    queues = {
+        _queue(dev, f"{INTERACTIVE_QUEUE}-dev")[0]: "interactive",
+        _queue(dev, f"{BULK_QUEUE}-dev")[0]: "bulk",
+    }
+    routes = set()
     for queue_configuration in configuration["QueueConfigurations"]:
         rules = queue_configuration["Filter"]["Key"]["FilterRules"]
-        assert rules == [{"Name": "prefix", "Value": UPLOADS_PREFIX}]
-        assert ref_id(queue_configuration["QueueArn"]) == interactive_id
-        seen += queue_configuration["Events"]
-    assert sorted(seen) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+        assert len(rules) == 1 and rules[0]["Name"] == "prefix"
+        for event in queue_configuration["Events"]:
+            routes.add((event, rules[0]["Value"], queues[ref_id(queue_configuration["QueueArn"])]))
+    # Then created batch members go straight to the bulk queue and never to the interactive one, uploads
+    # to the interactive queue, and every removal (batch members' too) to the interactive queue
+    assert routes == {
+        ("s3:ObjectCreated:*", UPLOADS_PREFIX, "interactive"),
+        ("s3:ObjectCreated:*", BATCHES_PREFIX, "bulk"),
+        ("s3:ObjectRemoved:*", UPLOADS_PREFIX, "interactive"),
+        ("s3:ObjectRemoved:*", BATCHES_PREFIX, "interactive"),
+    }
+    # And no two filters of one event type overlap (S3 refuses that configuration)
+    for event in ("s3:ObjectCreated:*", "s3:ObjectRemoved:*"):
+        prefixes = [prefix for kind, prefix, _ in routes if kind == event]
+        assert not any(a != b and b.startswith(a) for a in prefixes for b in prefixes)
 
 
 def test_s3_may_send_to_the_lane_only_from_the_originals_bucket(dev: Template) -> None:
@@ -189,9 +199,6 @@ def test_ingest_environment_is_what_the_ingest_settings_read(dev: Template, lane
     assert variables[ENV_EAGER_FORMATS] == DEV.eager_formats
     assert variables[ENV_MALWARE_SCAN] == "false"
     assert variables["POWERTOOLS_SERVICE_NAME"] == "imgpipe"
-    if lane == "Interactive":
-        bulk_id, _ = _queue(dev, f"{BULK_QUEUE}-dev")
-        assert ref_id(variables[ENV_BULK_QUEUE_URL]) == bulk_id
 
 
 @pytest.mark.parametrize("lane", ["Interactive", "Bulk"])
@@ -230,20 +237,17 @@ def test_ingest_roles_hold_exactly_the_calls_ingest_makes(dev: Template, lane: s
     table = f"<{by_path(dev, 'AWS::DynamoDB::Table', '/Metadata/Images/')[0]}.Arn>"
     bus = f"<{by_path(dev, 'AWS::Events::EventBus', '/Events/Bus/')[0]}.Arn>"
     queue = f"<{by_path(dev, 'AWS::SQS::Queue', f'/Pipeline/{lane}/Queue/')[0]}.Arn>"
-    bulk = f"<{by_path(dev, 'AWS::SQS::Queue', '/Pipeline/Bulk/Queue/')[0]}.Arn>"
     logs = f"<{by_path(dev, 'AWS::Logs::LogGroup', f'/Pipeline/{lane}/IngestLogs/')[0]}.Arn>"
     consume = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
-    forward = [(["sqs:SendMessage"], [bulk], None)] if lane == "Interactive" else []
     # Then its role holds these statements and no other (each exercised by tests/iam/test_ingest_iam.py);
     # the dev stage scans no malware, so the upload's tags are not read
     assert role_statements(dev, f"/Pipeline/{lane}/Ingest/") == [
         (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
         (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
         ([*consume, "sqs:GetQueueUrl", "sqs:ReceiveMessage"], [queue], None),
-        *forward,
-        (["s3:DeleteObject", "s3:GetObject"], [f"{originals}/uploads/*"], None),
+        (["s3:DeleteObject", "s3:GetObject"], [f"{originals}/batches/*", f"{originals}/uploads/*"], None),
         (["s3:PutObject", "s3:PutObjectTagging"], [f"{originals}/quarantine/*"], None),
-        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*"]}}),
+        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*", "batches/*"]}}),
         (["s3:ListBucket"], [transformed], None),
         (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{transformed}/*"], None),
         (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [table], None),

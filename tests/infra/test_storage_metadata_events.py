@@ -63,9 +63,13 @@ def test_originals_are_versioned_tiered_and_old_versions_expire(dev: Template) -
     properties = props(_bucket(dev, "Originals")[1])
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     rules = {r["Id"]: r for r in properties["LifecycleConfiguration"]["Rules"]}
-    tiering = rules["intelligent-tiering"]
-    assert tiering["Transitions"] == [{"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 0}]
-    assert tiering["NoncurrentVersionExpiration"] == {"NoncurrentDays": DEV.noncurrent_version_expiry_days}
+    # Both forms of original (uploads/, batch members under batches/) are tiered and expire alike
+    for rule_id, prefix in (("intelligent-tiering", "uploads/"), ("intelligent-tiering-batches", "batches/")):
+        tiering = rules[rule_id]
+        assert tiering["Prefix"] == prefix
+        assert tiering["Transitions"] == [{"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 0}]
+        expiry = {"NoncurrentDays": DEV.noncurrent_version_expiry_days}
+        assert tiering["NoncurrentVersionExpiration"] == expiry
     assert rules["expire-quarantine"]["Prefix"] == QUARANTINE_PREFIX
 
 

@@ -76,7 +76,7 @@ class ApiStack:
     ) -> ImageRecord:
         """A record as ingest writes it (through ingest's own adapter), and its original when given."""
         created = utc_now_text(START + timedelta(seconds=number))
-        folder = f"uploads/{tenant}/" + (f"batches/{batch_id}/" if batch_id else "")
+        folder = f"batches/{tenant}/{batch_id}/" if batch_id else f"uploads/{tenant}/"
         source_key = folder + (name or f"photo-{number}.jpg")
         record = ImageRecord.model_validate(
             {

@@ -31,8 +31,8 @@ from moto import mock_aws
 from imgpipe.adapters.dynamodb import DynamoMetadataRepository, from_item
 from imgpipe.dev.aws import create_images_table
 from imgpipe.records import DETAIL_MODELS, EventDetail, ImageRecord
+from infra.config import LanesConfig
 from infra.constants import (
-    ENV_BULK_QUEUE_URL,
     ENV_EAGER_FORMATS,
     ENV_EVENT_BUS,
     ENV_IMAGES_TABLE,
@@ -44,7 +44,6 @@ from infra.constants import (
     EVENT_SOURCE,
     LANE_BULK,
     LANE_INTERACTIVE,
-    UPLOADS_PREFIX,
 )
 from ingest import handler as ingest_handler
 from ingest.handler import IngestApp
@@ -93,8 +92,6 @@ class IngestStack:
     def app(self, lane: str) -> IngestApp:
         if lane not in self._apps:
             environment = {**self.environment, ENV_LANE: lane}
-            if lane == LANE_INTERACTIVE:
-                environment[ENV_BULK_QUEUE_URL] = self.lanes[LANE_BULK].queue_url
             self._apps[lane] = IngestApp.from_settings(IngestSettings.from_env(environment), self.session)
         return self._apps[lane]
 
@@ -316,19 +313,25 @@ def build(session: Any) -> IngestStack:
         dlq_url, dlq_arn = _queue(sqs, f"ingest-{lane}-dlq")
         url, arn = _queue(sqs, f"ingest-{lane}", dlq_arn)
         lanes[lane] = Lane(name=f"ingest-{lane}", queue_url=url, dlq_url=dlq_url, queue_arn=arn)
-    # One notification for the upload area, created and removed, to the interactive lane.
+    # The stack's notifications (LanesConfig, as infra/pipeline.py wires them): created uploads/ to the
+    # interactive lane, created batches/ to the bulk lane, every removal to the interactive lane.
+    routing = LanesConfig()
+    configurations = [
+        {
+            "Id": f"{lane}-{kind}-{prefix.rstrip('/')}",
+            "QueueArn": lanes[lane].queue_arn,
+            "Events": [event],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+        }
+        for lane, settings in ((LANE_INTERACTIVE, routing.interactive), (LANE_BULK, routing.bulk))
+        for kind, event, prefixes in (
+            ("created", "s3:ObjectCreated:*", settings.prefixes),
+            ("removed", "s3:ObjectRemoved:*", settings.removed_prefixes),
+        )
+        for prefix in prefixes
+    ]
     s3.put_bucket_notification_configuration(
-        Bucket=ORIGINALS,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "Id": "uploads",
-                    "QueueArn": lanes[LANE_INTERACTIVE].queue_arn,
-                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}},
-                }
-            ]
-        },
+        Bucket=ORIGINALS, NotificationConfiguration={"QueueConfigurations": configurations}
     )
     create_images_table(dynamodb, TABLE)
     events.create_event_bus(Name=BUS)

@@ -45,7 +45,7 @@ def test_image_routes_answer_another_tenant_404(two_tenants: ApiStack, method: s
     # Then it is not found, and A's original is untouched
     assert reply.status == 404
     assert reply.content_type == "application/problem+json"
-    assert two_tenants.exists(ORIGINALS, "uploads/acme/batches/shared-name/photo-1.jpg")
+    assert two_tenants.exists(ORIGINALS, "batches/acme/shared-name/photo-1.jpg")
 
 
 def test_listing_and_filters_only_show_the_callers_images(two_tenants: ApiStack) -> None:

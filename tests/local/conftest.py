@@ -26,7 +26,7 @@ from imgpipe.dev import DevOptions, DevStack
 from imgpipe.dev.ops import wait_for
 from imgpipe.records import ImageRecord
 from infra.config import LaneConfig, LanesConfig, StageConfig
-from infra.constants import ENV_MAX_INLINE_BYTES, UPLOADS_PREFIX
+from infra.constants import BATCHES_PREFIX, ENV_MAX_INLINE_BYTES, UPLOADS_PREFIX
 
 CORPUS = Path(
     os.environ.get("IMGPIPE_CORPUS", Path(__file__).resolve().parents[2].parent / "shared" / "corpus")
@@ -70,8 +70,8 @@ class LiveStack:
 
     def key(self, name: str, batch: str | None = None) -> str:
         """A key no other test uses."""
-        middle = f"batches/{batch}/" if batch else ""
-        return f"{UPLOADS_PREFIX}{TENANT}/{middle}{uuid.uuid4().hex[:8]}-{name}"
+        folder = f"{BATCHES_PREFIX}{TENANT}/{batch}/" if batch else f"{UPLOADS_PREFIX}{TENANT}/"
+        return f"{folder}{uuid.uuid4().hex[:8]}-{name}"
 
     def wait(self, keys: Sequence[str], timeout: float = 60.0) -> dict[str, ImageRecord]:
         records = wait_for(self.stack.target(), keys, timeout=timeout, interval=0.2)

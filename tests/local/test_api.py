@@ -65,7 +65,7 @@ def ready_batch(live: LiveStack) -> str:
     batch_id = f"trip-{uuid.uuid4().hex[:6]}"
     created = call(live, "POST", "/v1/batches", {"batch_id": batch_id, "expected": 2})
     assert created.status == 201, created.body
-    assert created.json()["upload_prefix"] == f"uploads/local/batches/{batch_id}/"
+    assert created.json()["upload_prefix"] == f"batches/local/{batch_id}/"
     keys = [
         upload(live, "harbour.jpg", encode(photo_like(160, 120), "JPEG"), batch_id),
         upload(live, "card.jpg", encode(colour_card(90, 60), "JPEG"), batch_id),

@@ -123,7 +123,7 @@ def test_a_batch_opened_in_the_gallery_completes(live: LiveStack) -> None:
             live.url + "/_dev/uploads",
             {"name": f"b{index}.jpg", "type": "image/jpeg", "size": len(data), "batch": batch_id},
         ).json()
-        assert post["key"] == f"uploads/local/batches/{batch_id}/b{index}.jpg"
+        assert post["key"] == f"batches/local/{batch_id}/b{index}.jpg"
         content_type, body = multipart(post["fields"], data)
         assert (
             fetch(

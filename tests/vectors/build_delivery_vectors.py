@@ -484,6 +484,41 @@ CASES = [
         refused(404, "no-source", "key"),
     ),
     case("a key beside uploads/", "/uploadsx/acme/cat.jpg", "preset=small", refused(404, "no-source", "key")),
+    # --- batch members have their own top-level prefix, batches/ (issue 13.14): originals too --------
+    case(
+        "a batch member is an original",
+        "/batches/acme/b-42/cat.jpg",
+        "preset=small",
+        ok("batches/acme/b-42/cat.jpg", "w=400", "fm=avif&w=400", "avif", "missing"),
+        accept=MODERN,
+    ),
+    case(
+        "a batch member, signed",
+        "/batches/acme/b-42/cat.jpg",
+        "w=300&s={k1}",
+        ok("batches/acme/b-42/cat.jpg", "w=300", "fm=jpeg&w=300", "jpeg", "valid"),
+    ),
+    case("a key beside batches/", "/batchesx/acme/b/cat.jpg", "preset=small", refused(404, "no-source", "key")),
+    case(
+        "batches/ is case-sensitive too",
+        "/Batches/acme/b/cat.jpg",
+        "preset=small",
+        refused(404, "no-source", "key"),
+    ),
+    case(
+        "the mezzanine of a batch member is not an image",
+        "/mezzanine/batches/acme/b/big.jpg",
+        "w=400&fm=jpeg&s={k1}",
+        refused(404, "no-source", "key"),
+        signed=("mezzanine/batches/acme/b/big.jpg", "fm=jpeg&w=400"),
+    ),
+    case(
+        "a quarantined batch member is not served",
+        "/quarantine/acme/batches/b/bad.jpg",
+        "preset=small",
+        refused(404, "no-source", "key"),
+    ),
+    case("parent segment out of batches/", "/batches/../exports/x.jpg", "preset=thumb", bad("key")),
     case(
         "the prefix is case-sensitive",
         "/Uploads/acme/cat.jpg",

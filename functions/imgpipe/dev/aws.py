@@ -584,21 +584,26 @@ def provision(
     )
     step("event bus")
 
-    # S3 → SQS: created and removed objects under each lane's prefixes (infra/pipeline.py).
+    # S3 → SQS: created objects under each lane's prefixes, removed ones under its removed_prefixes
+    # (infra/pipeline.py, the same LanesConfig): batches/ is created on the bulk lane, deletes interactive.
     configurations: list[dict[str, Any]] = []
     for lane_name, lane_config in (
         (LANE_INTERACTIVE, config.lanes.interactive),
         (LANE_BULK, config.lanes.bulk),
     ):
-        configurations.extend(
-            {
-                "Id": f"{lane_name}-{index}",
-                "QueueArn": lanes[lane_name].queue_arn,
-                "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
-            }
-            for index, prefix in enumerate(lane_config.prefixes)
-        )
+        for event, kind, prefixes in (
+            ("s3:ObjectCreated:*", "created", lane_config.prefixes),
+            ("s3:ObjectRemoved:*", "removed", lane_config.removed_prefixes),
+        ):
+            configurations.extend(
+                {
+                    "Id": f"{lane_name}-{kind}-{index}",
+                    "QueueArn": lanes[lane_name].queue_arn,
+                    "Events": [event],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+                for index, prefix in enumerate(prefixes)
+            )
     s3.put_bucket_notification_configuration(
         Bucket=ORIGINALS_BUCKET, NotificationConfiguration={"QueueConfigurations": configurations}
     )

@@ -34,9 +34,8 @@ from imgpipe.adapters.s3 import S3ObjectStore
 from imgpipe.dev.datadir import DataDir, pid_alive
 from imgpipe.dev.session import LocalSession
 from imgpipe.records import BatchRecord, ImageRecord
-from imgpipe.uploads import UploadKey
+from imgpipe.uploads import UploadKey, batch_key_prefix
 from infra.constants import (
-    BATCH_PATH_SEGMENT,
     LANE_BULK,
     LANE_INTERACTIVE,
     STATUS_DELETED,
@@ -318,11 +317,11 @@ def current_records(records: Sequence[ImageRecord]) -> dict[str, ImageRecord]:
 
 
 def upload_key(tenant: str, name: str, batch_id: str | None = None) -> str:
-    """`uploads/{tenant}/[batches/{batch}/]{name}`, checked by the same rules ingest applies."""
+    """`uploads/{tenant}/{name}`, or `batches/{tenant}/{batch}/{name}` for a batch member (the bulk lane's
+    prefix), checked by the same rules ingest applies."""
     clean = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     clean = "".join(char for char in clean if char.isprintable()) or "upload"
-    middle = f"{BATCH_PATH_SEGMENT}{batch_id}/" if batch_id else ""
-    key = f"{UPLOADS_PREFIX}{tenant}/{middle}{clean}"
+    key = f"{batch_key_prefix(tenant, batch_id)}{clean}" if batch_id else f"{UPLOADS_PREFIX}{tenant}/{clean}"
     UploadKey.parse(key)  # raises InvalidUploadKey with the reason
     return key
 

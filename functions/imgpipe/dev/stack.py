@@ -49,6 +49,7 @@ from infra.constants import (
     LANE_BULK,
     LANE_INTERACTIVE,
     ORIGINALS_BUCKET,
+    SOURCE_PREFIXES,
     TRANSFORMED_BUCKET,
     UPLOADS_PREFIX,
 )
@@ -313,7 +314,6 @@ class DevStack:
             self.config,
             self._names(),
             lane=lane,
-            bulk_queue_url=self.require_resources().bulk.queue_url,
             malware_scan=False,
         )
         return {**environment, **self.options.environment}
@@ -367,25 +367,19 @@ class DevStack:
         def factory() -> Handler:
             # A new execution environment: a cold start builds the app again from its settings.
             app = self._build_ingest_app(lane)
-            forwarded = _RecordingForwarder(app.forwarder) if app.forwarder is not None else None
-            app.forwarder = forwarded
 
             def invoke(event: dict[str, Any], context: Any) -> Any:
-                if forwarded is not None:
-                    forwarded.ids.clear()
                 try:
                     response = app.handle(event, context)
                 except BaseException:
-                    self._journal_attempt(event, failed=None, forwarded=set())
+                    self._journal_attempt(event, failed=None)
                     raise
                 else:
                     failures = response.get("batchItemFailures") if isinstance(response, dict) else None
                     failed = {
                         str(item.get("itemIdentifier")) for item in failures or [] if isinstance(item, dict)
                     }
-                    self._journal_attempt(
-                        event, failed=failed, forwarded=forwarded.ids if forwarded else set()
-                    )
+                    self._journal_attempt(event, failed=failed)
                     return response
                 finally:
                     if self.options.verbose:
@@ -405,17 +399,13 @@ class DevStack:
             on_invocation=self._report_invocation,
         )
 
-    def _journal_attempt(
-        self, event: Mapping[str, Any], *, failed: set[str] | None, forwarded: set[str]
-    ) -> None:
+    def _journal_attempt(self, event: Mapping[str, Any], *, failed: set[str] | None) -> None:
         """After an invocation: each event it finished is done; each it failed used one more receive (None:
-        the whole batch failed). A batch upload handed to the bulk lane is still to do."""
+        the whole batch failed)."""
         if self.journal is None:
             return
         for message in event.get("Records") or []:
             message_id = str(message.get("messageId"))
-            if message_id in forwarded:
-                continue
             try:
                 identity = event_identity(json.loads(message.get("body") or "{}"))
             except (ValueError, AttributeError):
@@ -554,7 +544,8 @@ class DevStack:
         response = self.session.client("s3").delete_object(Bucket=resources.originals_bucket, Key=key)
         if self.shims is None or not self.shims.installed["delete_marker"]:
             # This moto cannot be patched: send what S3 sends for a versioned bucket ourselves.
-            lane = resources.interactive if key.startswith(UPLOADS_PREFIX) else None
+            # Every removal goes to the interactive lane (LanesConfig), batch members' too.
+            lane = resources.interactive if key.startswith(SOURCE_PREFIXES) else None
             if lane is not None:
                 body = delete_marker_event(
                     resources.originals_bucket, "us-east-1", key, response.get("VersionId"), "imgpipe-dev"
@@ -688,16 +679,3 @@ def release_freed_memory() -> None:
     buffers otherwise (the process only ever grew)."""
     if _TRIM is not None:
         _TRIM(0)
-
-
-class _RecordingForwarder:
-    """The ingest app's forwarder, remembering which messages it handed to the bulk lane."""
-
-    def __init__(self, forwarder: Any) -> None:
-        self.forwarder = forwarder
-        self.ids: set[str] = set()
-
-    def forward(self, bodies: Mapping[str, str]) -> set[str]:
-        failed: set[str] = self.forwarder.forward(bodies)
-        self.ids.update(message_id for message_id in bodies if message_id not in failed)
-        return failed

@@ -36,7 +36,7 @@ from imgpipe.dev.presign import (
 from imgpipe.dev.urls import build_url
 from imgpipe.records import ImageRecord
 from imgpipe.uploads import InvalidUploadKey
-from infra.constants import STATUS_DELETED, UPLOADS_PREFIX
+from infra.constants import SOURCE_PREFIXES, STATUS_DELETED
 
 if TYPE_CHECKING:
     from imgpipe.dev.stack import DevStack
@@ -261,7 +261,7 @@ class DevWeb:
         stack = self.stack
         data = record.model_dump(mode="json")
         urls: dict[str, str] = {}
-        if record.status != STATUS_DELETED and record.source_key.startswith(UPLOADS_PREFIX):
+        if record.status != STATUS_DELETED and record.source_key.startswith(SOURCE_PREFIXES):
             secret = stack.secrets()[0]
             for preset in stack.config.presets:
                 built = build_url(
@@ -402,8 +402,9 @@ class DevWeb:
 
     def delete(self, request: Request) -> HttpAnswer:
         key = str(request.json().get("key") or "")
-        if not key.startswith(UPLOADS_PREFIX):
-            raise BadRequest(f"only originals under {UPLOADS_PREFIX} can be deleted here", "key")
+        if not key.startswith(SOURCE_PREFIXES):
+            where = " or ".join(SOURCE_PREFIXES)
+            raise BadRequest(f"only originals under {where} can be deleted here", "key")
         self.stack.delete_original(key)
         return json_answer({"deleted": key})
 

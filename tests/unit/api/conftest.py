@@ -70,7 +70,7 @@ class Api:
         **fields: Any,
     ) -> ImageRecord:
         created = utc_now_text(START + timedelta(seconds=number))
-        folder = f"uploads/{tenant}/" + (f"batches/{batch_id}/" if batch_id else "")
+        folder = f"batches/{tenant}/{batch_id}/" if batch_id else f"uploads/{tenant}/"
         source_key = folder + (name or f"photo-{number}.jpg")
         record = ImageRecord(
             image_id=f"img_{tenant}_{number:04d}",

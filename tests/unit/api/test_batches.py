@@ -9,7 +9,7 @@ def test_create_batch_then_read_its_progress(api: Api) -> None:
     # When a batch of 4 is created
     created = api.call("POST", "/v1/batches", body={"batch_id": "summer", "expected": 4})
     assert created.status == 201
-    assert created.json["upload_prefix"] == "uploads/acme/batches/summer/"
+    assert created.json["upload_prefix"] == "batches/acme/summer/"
     assert created.json["progress"] == 0.0
     # And ingest counts three of them done
     stored = api.repository.batches[("acme", "summer")]

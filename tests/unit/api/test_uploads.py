@@ -46,11 +46,13 @@ def test_batch_upload_uses_the_batch_path(api: Api) -> None:
     reply = api.call(
         "POST", "/v1/uploads", body={"filename": "x.webp", "content_type": "image/webp", "batch_id": "summer"}
     )
-    # Then the key is uploads/{tenant}/batches/{batch}/...: the bulk lane's path
+    # Then the key is batches/{tenant}/{batch}/...: the prefix S3 notifies straight to the bulk lane
     assert reply.status == 201
     key = reply.json["key"]
-    assert key.startswith("uploads/acme/batches/summer/")
+    assert key.startswith("batches/acme/summer/")
     assert UploadKey.parse(key).batch_id == "summer"
+    # And the POST policy accepts exactly that key and nothing under uploads/
+    assert reply.json["fields"]["key"] == key
 
 
 def test_batch_of_another_tenant_is_not_found(api: Api) -> None:

@@ -33,7 +33,7 @@ def test_defaults() -> None:
     config = config_from(settings)
     assert config.render_time_budget_s is None
     assert config.deadline_margin_s == 1.5
-    assert config.source_prefix == "uploads/"
+    assert config.source_prefixes == ("uploads/", "batches/")
 
 
 def test_every_setting_is_read() -> None:

@@ -19,7 +19,6 @@ from tests.builders import encode, photo_like
 from tests.events import next_sequencer, s3_body, s3_record
 from tests.fakes import (
     FakeEventPublisher,
-    FakeForwarder,
     FakeMetadataRepository,
     FakeObjectStore,
 )
@@ -67,7 +66,6 @@ class Harness:
     renditions: FakeObjectStore = field(default_factory=lambda: FakeObjectStore("imgpipe-transformed"))
     repository: FakeMetadataRepository = field(default_factory=FakeMetadataRepository)
     publisher: FakeEventPublisher = field(default_factory=FakeEventPublisher)
-    forwarder: FakeForwarder = field(default_factory=FakeForwarder)
     clock: Clock = field(default_factory=Clock)
     config: IngestConfig = field(default_factory=lambda: IngestConfig(presets=PRESETS))
     quota: Any = None
@@ -93,14 +91,9 @@ class Harness:
             images_table="imgpipe-images",
             event_bus="imgpipe",
             lane=lane,  # type: ignore[arg-type]
-            bulk_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/imgpipe-ingest-bulk",
             presets=dict(self.config.presets),
         )
-        return IngestApp(
-            settings=settings,
-            service=self.service,
-            forwarder=self.forwarder if lane == "interactive" else None,
-        )
+        return IngestApp(settings=settings, service=self.service)
 
     def put(self, key: str, data: bytes, content_type: str = "image/jpeg", **options: Any) -> dict[str, Any]:
         """Store an original and return the S3 record S3 would send for it (with a fresh sequencer)."""

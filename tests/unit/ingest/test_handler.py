@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from imgpipe.observability import logger
-from infra.constants import STATUS_READY
+from infra.constants import STATUS_READY, STATUS_REJECTED
 from ingest import handler as module
 from tests.events import (
     FakeLambdaContext,
@@ -99,44 +99,44 @@ def test_only_uploads_are_processed(harness: Harness) -> None:
     assert harness.originals.calls == [] and harness.repository.images == {}
 
 
-def test_the_interactive_lane_forwards_batch_uploads_unchanged_before_reading_them(harness: Harness) -> None:
-    # Given a batch upload and an interactive upload arriving together on the interactive queue
-    batch_key = "uploads/acme/batches/b-42/p1.jpg"
-    batch_message = sqs_record(s3_body(harness.put(batch_key, jpeg())))
-    single = sqs_record(s3_body(harness.put("uploads/acme/single.jpg", jpeg())))
-    # When the interactive lane handles them
-    response = harness.app("interactive").handle(sqs_event([batch_message, single]), None)
-    # Then the batch message went to the bulk queue byte for byte, and was not read or recorded here
-    assert response == {"batchItemFailures": []}
-    assert harness.forwarder.sent == [batch_message["body"]]
-    assert not any(key == batch_key for _, key in harness.originals.calls)
-    assert batch_key not in harness.repository.sources
-    # And the interactive upload was processed
-    assert harness.record_of("uploads/acme/single.jpg").status == STATUS_READY
-
-
-def test_a_failed_forward_fails_that_message_only(harness: Harness) -> None:
-    # Given the bulk queue refuses one forwarded message
-    batch_message = sqs_record(s3_body(harness.put("uploads/acme/batches/b/p.jpg", jpeg())))
-    harness.forwarder.refuse.add(batch_message["messageId"])
-    single = sqs_record(s3_body(harness.put("uploads/acme/single.jpg", jpeg())))
-    # When the interactive lane handles both
-    response = harness.app("interactive").handle(sqs_event([batch_message, single]), None)
-    # Then only the refused one is reported for retry
-    assert response == {"batchItemFailures": [{"itemIdentifier": batch_message["messageId"]}]}
-
-
-def test_the_bulk_lane_processes_batch_uploads(harness: Harness) -> None:
-    # Given a forwarded batch message on the bulk queue
-    key = "uploads/acme/batches/b-42/p1.jpg"
+def test_a_batch_member_under_batches_is_processed_by_the_bulk_lane_with_its_batch(harness: Harness) -> None:
+    # Given a batch member under the batches/ prefix (S3 notifies the bulk queue of it directly)
+    key = "batches/acme/b-42/p1.jpg"
     message = sqs_record(s3_body(harness.put(key, jpeg())), queue="imgpipe-ingest-bulk")
     # When the bulk lane handles it
     response = harness.app("bulk").handle(sqs_event([message]), None)
-    # Then it is processed and recorded with its batch id
+    # Then it is processed and recorded with its tenant and batch id
     assert response == {"batchItemFailures": []}
     record = harness.record_of(key)
     assert (record.status, record.batch_id, record.tenant) == (STATUS_READY, "b-42", "acme")
-    assert harness.forwarder.sent == []
+
+
+def test_the_older_batch_form_is_still_a_batch_member_processed_where_it_arrives(harness: Harness) -> None:
+    # Given an upload in the older batch form, which S3 still notifies to the interactive queue
+    key = "uploads/acme/batches/b-42/p1.jpg"
+    single = sqs_record(s3_body(harness.put("uploads/acme/single.jpg", jpeg())))
+    message = sqs_record(s3_body(harness.put(key, jpeg())))
+    # When the interactive lane handles both
+    response = harness.app("interactive").handle(sqs_event([message, single]), None)
+    # Then both are processed there (nothing is handed to another queue); the old key keeps its batch
+    assert response == {"batchItemFailures": []}
+    record = harness.record_of(key)
+    assert (record.status, record.batch_id, record.tenant) == (STATUS_READY, "b-42", "acme")
+    assert harness.record_of("uploads/acme/single.jpg").status == STATUS_READY
+
+
+def test_a_rejected_batch_member_is_quarantined_under_its_tenant(harness: Harness) -> None:
+    # Given a batch member that is not an image
+    key = "batches/acme/b-42/notes.jpg"
+    message = sqs_record(s3_body(harness.put(key, b"not an image at all")), queue="imgpipe-ingest-bulk")
+    # When the bulk lane handles it
+    harness.app("bulk").handle(sqs_event([message]), None)
+    # Then it moved to quarantine/ under its tenant and batch, and the original left batches/
+    record = harness.record_of(key)
+    assert record.status == STATUS_REJECTED
+    assert record.quarantine_key == "quarantine/acme/batches/b-42/notes.jpg"
+    assert key not in harness.originals.objects
+    assert "quarantine/acme/batches/b-42/notes.jpg" in harness.originals.objects
 
 
 def test_the_lambda_entry_point_wires_powertools(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
