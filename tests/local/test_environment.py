@@ -25,7 +25,6 @@ RESOURCE_KEYS = frozenset(
         constants.ENV_TRANSFORMED_BUCKET,
         constants.ENV_IMAGES_TABLE,
         constants.ENV_EVENT_BUS,
-        constants.ENV_BULK_QUEUE_URL,
         constants.ENV_DELIVERY_BASE_URL,
     }
 )
