@@ -29,7 +29,6 @@ from infra.constants import (
     LANE_BULK,
     LANE_INTERACTIVE,
     QUARANTINE_PREFIX,
-    SOURCE_PREFIXES,
 )
 from infra.environment import ResourceNames, ingest_environment
 from infra.events import Events
@@ -170,7 +169,15 @@ class Pipeline(Construct):
                     key_filter = s3.NotificationKeyFilter(prefix=prefix)
                     storage.originals.add_event_notification(event, destination, key_filter)
         for lane in self.lanes:
-            self._grant(lane.function, storage, metadata, events, malware_scan=config.features.malware_scan)
+            # A lane reads only the originals S3 notifies it of as created (its removals read none).
+            self._grant(
+                lane.function,
+                storage,
+                metadata,
+                events,
+                sources=lane.settings.prefixes,
+                malware_scan=config.features.malware_scan,
+            )
             self._grant_tagger(lane.function, config)
         self._acknowledge_notifications_handler()
 
@@ -206,13 +213,15 @@ class Pipeline(Construct):
         metadata: Metadata,
         events: Events,
         *,
+        sources: tuple[str, ...],
         malware_scan: bool,
     ) -> None:
-        """Exactly the calls the ingest service makes; no `*` actions."""
+        """Exactly the calls the ingest service makes; no `*` actions. `sources`: the originals' prefixes
+        this lane reads (the interactive lane `uploads/`, the bulk lane `batches/`)."""
         role = function.role
         assert role is not None
         originals, transformed, table = storage.originals, storage.transformed, metadata.table
-        sources = [originals.arn_for_objects(f"{prefix}*") for prefix in SOURCE_PREFIXES]
+        readable = [originals.arn_for_objects(f"{prefix}*") for prefix in sources]
         quarantine = originals.arn_for_objects(f"{QUARANTINE_PREFIX}*")
         # Exactly what tests/iam exercises (docs/deploy.md, "IAM"): each call's action on its resources.
         statements = [
@@ -224,16 +233,16 @@ class Pipeline(Construct):
                     "s3:DeleteObject",
                     *(["s3:GetObjectTagging"] if malware_scan else []),
                 ],
-                resources=sources,
+                resources=readable,
             ),
             # The copy keeps the upload's tags (the scan result), which needs PutObjectTagging on the copy.
             iam.PolicyStatement(actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[quarantine]),
             # A missing upload answers 404 rather than 403 only with ListBucket, which S3 evaluates with
-            # the key as s3:prefix: limited to the originals' prefixes (uploads/, batches/).
+            # the key as s3:prefix: limited to the prefixes the lane reads.
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[originals.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in SOURCE_PREFIXES]}},
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in sources]}},
             ),
             # Listing an image's renditions to delete them.
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[transformed.bucket_arn]),
@@ -252,12 +261,12 @@ class Pipeline(Construct):
         for statement in statements:
             role.add_to_principal_policy(statement)
 
-        for prefix in SOURCE_PREFIXES:
+        for prefix in sources:
             acknowledge_wildcard_resource(
                 role,
                 f"{attribute_ref(originals)}/{prefix}*",
                 "Object keys are user uploads, unknown at deploy time; access is limited to the originals' "
-                "prefixes (uploads/, batches/).",
+                "prefix this lane is notified of (uploads/ or batches/).",
             )
         acknowledge_wildcard_resource(
             role,

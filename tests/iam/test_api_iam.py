@@ -65,6 +65,13 @@ def test_every_route_makes_only_calls_the_api_role_allows_and_uses_every_grant(
     stack.add_batch(batch_id="trip", expected=2)
     kept = stack.add_image(number=1, batch_id="trip", data=encode(photo_like(64, 48, 1), "JPEG"))
     stack.add_image(number=2, batch_id="trip")  # no original: deleted since
+    # (and a member of the older batch form, whose original is under uploads/)
+    old_form = "uploads/acme/batches/trip/older.jpg"
+    stack.add_image(
+        number=5, batch_id="trip", source_key=old_form, data=encode(photo_like(64, 48, 5), "JPEG")
+    )
+    # And a single upload, not in any batch
+    single = stack.add_image(number=6, data=encode(photo_like(64, 48, 6), "JPEG"))
     # And two rejected uploads, one still in quarantine/ and one whose quarantined copy has expired
     rejected = [
         stack.add_image(
@@ -94,7 +101,7 @@ def test_every_route_makes_only_calls_the_api_role_allows_and_uses_every_grant(
         # Then the export skips the missing original (a 404 from S3, not a 403) and holds the other
         export = stack.call("POST", "/v1/batches/trip/export")
         assert export.status == 201, export.body
-        assert (export.json["files"], export.json["skipped"]) == (1, 1)
+        assert (export.json["files"], export.json["skipped"]) == (2, 1)
 
         # When an export fails half way (the connection drops before the upload completes)
         def drop(**_: Any) -> None:
@@ -107,9 +114,10 @@ def test_every_route_makes_only_calls_the_api_role_allows_and_uses_every_grant(
         # Then it answers 500 and its multipart upload was aborted, nothing left behind
         assert failed.status == 500
         assert not stack.s3.list_multipart_uploads(Bucket=TRANSFORMED).get("Uploads")
-        # And deleting an image removes its original
-        assert stack.call("DELETE", f"/v1/images/{kept.image_id}").status == 202
-        assert not stack.exists(ORIGINALS, kept.source_key)
+        # And deleting an image removes its original, a batch member's (batches/) and a single upload's
+        for image in (kept, single):
+            assert stack.call("DELETE", f"/v1/images/{image.image_id}").status == 202
+            assert not stack.exists(ORIGINALS, image.source_key)
         # And deleting a rejected upload removes its quarantined copy (or finds it gone: 404, not 403)
         for record in rejected:
             deleted = stack.call("DELETE", f"/v1/images/{record.image_id}")

@@ -142,12 +142,22 @@ def test_ingest_lanes_make_only_calls_their_roles_allow_and_use_every_grant(
             stack.put_original(folder + "gone.jpg", photos[folder])
             stack.s3.delete_object(Bucket=ORIGINALS, Key=folder + "gone.jpg")
         drain()
+        # And an overwrite, which takes the previous image's renditions with it (on whichever lane the
+        # key's uploads arrive: the bulk lane too lists and deletes renditions)
+        replaced = {}
+        for folder in folders:
+            replaced[folder] = stack.record_of(folder + "harbour-again.jpg").image_id
+            stack.put_original(folder + "harbour-again.jpg", encode(photo_like(80, 60, 7), "JPEG"))
+        drain()
         # Then moto's enforcement refused no call of theirs, and each ends as it should
         assert not enforced.recorder.refused(), "\n".join(enforced.recorder.refused())
         for folder in folders:
             assert stack.record_of(folder + "harbour.jpg").status == STATUS_READY
             assert stack.record_of(folder + "notes.jpg").status == STATUS_REJECTED
-            assert stack.record_of(folder + "harbour-again.jpg").status == STATUS_READY
+            again = stack.record_of(folder + "harbour-again.jpg")
+            assert again.status == STATUS_READY and again.width == 80
+            previous = stack.repository.get_image(replaced[folder])
+            assert previous is not None and previous.status == STATUS_DELETED
             assert stack.record_of(folder + "gone.jpg").status == STATUS_DELETED
         # When a processed original is deleted
         for folder in folders:

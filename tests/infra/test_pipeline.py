@@ -239,15 +239,17 @@ def test_ingest_roles_hold_exactly_the_calls_ingest_makes(dev: Template, lane: s
     queue = f"<{by_path(dev, 'AWS::SQS::Queue', f'/Pipeline/{lane}/Queue/')[0]}.Arn>"
     logs = f"<{by_path(dev, 'AWS::Logs::LogGroup', f'/Pipeline/{lane}/IngestLogs/')[0]}.Arn>"
     consume = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    # Each lane reads only the originals S3 notifies it of as created: uploads/ or batch members
+    source = UPLOADS_PREFIX if lane == "Interactive" else BATCHES_PREFIX
     # Then its role holds these statements and no other (each exercised by tests/iam/test_ingest_iam.py);
     # the dev stage scans no malware, so the upload's tags are not read
     assert role_statements(dev, f"/Pipeline/{lane}/Ingest/") == [
         (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
         (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
         ([*consume, "sqs:GetQueueUrl", "sqs:ReceiveMessage"], [queue], None),
-        (["s3:DeleteObject", "s3:GetObject"], [f"{originals}/batches/*", f"{originals}/uploads/*"], None),
+        (["s3:DeleteObject", "s3:GetObject"], [f"{originals}/{source}*"], None),
         (["s3:PutObject", "s3:PutObjectTagging"], [f"{originals}/quarantine/*"], None),
-        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": ["uploads/*", "batches/*"]}}),
+        (["s3:ListBucket"], [originals], {"StringLike": {"s3:prefix": [f"{source}*"]}}),
         (["s3:ListBucket"], [transformed], None),
         (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{transformed}/*"], None),
         (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [table], None),

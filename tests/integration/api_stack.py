@@ -72,12 +72,15 @@ class ApiStack:
         batch_id: str | None = None,
         data: bytes | None = None,
         name: str | None = None,
+        source_key: str | None = None,
         **fields: Any,
     ) -> ImageRecord:
-        """A record as ingest writes it (through ingest's own adapter), and its original when given."""
+        """A record as ingest writes it (through ingest's own adapter), and its original when given.
+        The key is `uploads/{tenant}/{name}`, or `batches/{tenant}/{batch}/{name}` in a batch, unless
+        `source_key` names another (the older batch form, say)."""
         created = utc_now_text(START + timedelta(seconds=number))
         folder = f"batches/{tenant}/{batch_id}/" if batch_id else f"uploads/{tenant}/"
-        source_key = folder + (name or f"photo-{number}.jpg")
+        source_key = source_key or folder + (name or f"photo-{number}.jpg")
         record = ImageRecord.model_validate(
             {
                 "image_id": f"img_{tenant}_{number:05d}",
