@@ -31,6 +31,19 @@ from infra.runtime import LambdaRuntime, log_retention
 from infra.sizing import API_HANDLER, API_MEMORY_MB, API_TIMEOUT_SECONDS
 from infra.storage import Storage
 
+# What API Gateway answers by itself, as problems: status (None keeps API Gateway's own), code, title.
+GATEWAY_PROBLEMS: dict[apigateway.ResponseType, tuple[int | None, str, str]] = {
+    apigateway.ResponseType.INVALID_API_KEY: (403, "invalid-api-key", "Forbidden"),
+    apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN: (404, "no-route", "Not Found"),
+    apigateway.ResponseType.UNAUTHORIZED: (401, "unauthenticated", "Unauthorized"),
+    apigateway.ResponseType.ACCESS_DENIED: (403, "forbidden", "Forbidden"),
+    apigateway.ResponseType.THROTTLED: (429, "throttled", "Too Many Requests"),
+    apigateway.ResponseType.QUOTA_EXCEEDED: (429, "quota-exceeded", "Too Many Requests"),
+    apigateway.ResponseType.REQUEST_TOO_LARGE: (413, "body-too-large", "Content Too Large"),
+    apigateway.ResponseType.DEFAULT_4_XX: (None, "gateway-refused", "Refused by the API gateway"),
+    apigateway.ResponseType.DEFAULT_5_XX: (None, "gateway-error", "API gateway error"),
+}
+
 # Paths under /v1 that need no API key (and no token): the handler serves them to anyone.
 KEYLESS_PATHS = ("health", "openapi.json", "docs")
 
@@ -163,6 +176,8 @@ class Api(Construct):
             assert isinstance(cfn_method, CfnResource)
             acknowledge_checkov(cfn_method, "CKV_AWS_59", public)
 
+        self._problem_responses()
+
         self.usage_plans: dict[str, apigateway.UsagePlan] = {}
         for name, plan in config.api.plans.items():
             self.usage_plans[name] = self.rest_api.add_usage_plan(
@@ -178,6 +193,26 @@ class Api(Construct):
                 ],
             )
         self._acknowledge(authorizer is not None)
+
+    def _problem_responses(self) -> None:
+        """API Gateway's own refusals (a missing key, its throttles and quotas, an unknown path, its own
+        faults) answer `application/problem+json` like the handler's, instead of `{"message": ...}`."""
+        for response_type, (status, code, title) in GATEWAY_PROBLEMS.items():
+            document = (
+                f'{{"type":"urn:imgpipe:problem:{code}","title":"{title}",'
+                + (f'"status":{status},' if status else "")
+                + '"detail":$context.error.messageString}'
+            )
+            headers = {"Content-Type": "'application/problem+json'", "Cache-Control": "'no-store'"}
+            if status == 429:
+                headers["Retry-After"] = "'1'"
+            self.rest_api.add_gateway_response(
+                f"Problem{response_type.response_type.title().replace('_', '')}",
+                type=response_type,
+                status_code=str(status) if status else None,
+                response_headers=headers,
+                templates={"application/json": document},
+            )
 
     def _authorizer(self) -> apigateway.CognitoUserPoolsAuthorizer | None:
         arn = self.config.api.cognito_user_pool_arn
