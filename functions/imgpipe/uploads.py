@@ -86,15 +86,6 @@ def batch_key_prefix(tenant: str, batch_id: str) -> str:
     return f"{BATCHES_PREFIX}{tenant}/{batch_id}/"
 
 
-def is_batch_key(key: str) -> bool:
-    """True for a batch member, either form (`batches/{tenant}/{batch}/...` or the older
-    `uploads/{tenant}/batches/{batch}/...`)."""
-    try:
-        return UploadKey.parse(key).batch_id is not None
-    except InvalidUploadKey:
-        return False
-
-
 def tenant_of(key: str) -> str:
     """The tenant segment of a source key (no validation; for keys that did not parse)."""
     for prefix in SOURCE_PREFIXES:

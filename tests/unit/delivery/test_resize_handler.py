@@ -405,6 +405,26 @@ def test_403_for_a_watermark_of_another_tenant(harness: DeliveryHarness) -> None
     assert harness.renditions_written() == []
 
 
+def test_a_batch_member_renders_and_may_carry_its_tenants_watermark_but_not_another(
+    harness: DeliveryHarness,
+) -> None:
+    # Given a batch member (batches/acme/...), acme's logo, and another tenant's batch member
+    harness.originals.add(
+        "batches/acme/b1/cat.jpg", harness.originals.objects[CAT].data, content_type="image/jpeg"
+    )
+    harness.originals.add("uploads/acme/logo.png", png_with_alpha(), content_type="image/png")
+    harness.originals.add("batches/bob/b1/private.png", png_with_alpha(), content_type="image/png")
+    # When it is requested with acme's own watermark, Then it renders
+    status, _, _ = call(
+        harness, event_for(signed("/batches/acme/b1/cat.jpg", "w=300&mark=uploads/acme/logo.png"))
+    )
+    assert status == 200
+    # And a watermark from another tenant's batch is refused, never read
+    event = event_for(signed("/batches/acme/b1/cat.jpg", "w=300&mark=batches/bob/b1/private.png"))
+    assert_problem(*call(harness, event), 403, "overlay-forbidden")
+    assert "batches/bob/b1/private.png" not in harness.originals_read()
+
+
 def test_404_when_the_watermark_does_not_exist(harness: DeliveryHarness) -> None:
     event = event_for(signed(f"/{CAT}", "w=300&mark=uploads/acme/logo.png"))
     document = assert_problem(*call(harness, event), 404, "no-source")
