@@ -16,8 +16,9 @@ process's `ru_maxrss` (kernel, via `wait4`), with the function's own imports (`i
 
 (b) The local stack (`imgpipe.dev.DevStack`, the `dev` stage of cdk.json, as `make dev` runs it) started
 in a fresh worker process (`--worker batch`) on free ports; the batch is declared, then `--images` uploads
-are put under `uploads/{tenant}/batches/{batch}/`, cycling the photos, each made unique by a tag that
-leaves the pixels alone (a JPEG COM segment, a WebP chunk, an ISOBMFF `free` box), so sha256 dedup never
+are put under `batches/{tenant}/{batch}/` (`upload_key`; the results of 2026-12-02 used the older form
+`uploads/{tenant}/batches/{batch}/`), cycling the photos, each made unique by a tag that leaves the
+pixels alone (a JPEG COM segment, a WebP chunk, an ISOBMFF `free` box), so sha256 dedup never
 short-circuits. Latency per image: upload finished (this script's clock) → the record's `processed_at`
 (the ingest handler's clock; same host, same process). Results: bench/results/ingest.{json,md}.
 """
@@ -551,7 +552,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{lanes['interactive']['batch_size']}, bulk lane batch {lanes['bulk']['batch_size']} with a "
             f"{lanes['bulk']['window_s']:g} s window, one worker per lane) in a fresh process; the batch "
             f"declared (`open_batch`, expected {r['images']}), then {r['images']} `PutObject`s under "
-            f"`uploads/{TENANT}/batches/{r['batch_id']}/`, cycling {len(report['settings']['batch_photos'])} "
+            f"`batches/{TENANT}/{r['batch_id']}/`, cycling {len(report['settings']['batch_photos'])} "
             "corpus photos, each made unique by a pixel-neutral tag (JPEG COM segment, WebP chunk, ISOBMFF "
             "`free` box) so the sha256 dedup never applies. Result: "
             f"{statuses}; {s['duplicates']} served as duplicates; "
