@@ -498,7 +498,9 @@ CASES = [
         "w=300&s={k1}",
         ok("batches/acme/b-42/cat.jpg", "w=300", "fm=jpeg&w=300", "jpeg", "valid"),
     ),
-    case("a key beside batches/", "/batchesx/acme/b/cat.jpg", "preset=small", refused(404, "no-source", "key")),
+    case(
+        "a key beside batches/", "/batchesx/acme/b/cat.jpg", "preset=small", refused(404, "no-source", "key")
+    ),
     case(
         "batches/ is case-sensitive too",
         "/Batches/acme/b/cat.jpg",
