@@ -39,8 +39,6 @@ import datetime
 import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 import types
@@ -48,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.process import run_measured
+from harness.revision import unpack
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -229,18 +228,6 @@ def run_worker(kind: str, job: dict[str, Any], tag: str) -> dict[str, Any]:
     return result
 
 
-def unpack(rev: str) -> Path:
-    target = TMP / f"code-{rev}"
-    if not (target / "functions").is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "archive", rev, "functions", "infra"], cwd=REPO, check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
-
-
 def fit(rows: list[dict[str, Any]]) -> tuple[float, float]:
     """Least squares (no intercept) of CPU s / rendition = a x megapixels + b x megabytes."""
     xs = [(r["frames"] * r["size"][0] * r["size"][1] / 1e6, r["bytes_in"] / 1e6) for r in rows]
@@ -370,7 +357,7 @@ def main(argv: list[str]) -> int:
     }
     runs = [("after", str(REPO), case) for case in CASES]
     if not args.no_before:
-        runs.insert(0, ("before", str(unpack(args.before)), "issue"))
+        runs.insert(0, ("before", str(unpack(args.before, TMP)), "issue"))
     for code, root, case in runs:
         result = run_worker("eager", {"root": root, "gif": str(gifs[case])}, f"eager-{code}-{case}")
         result.update(case=case, code=code)

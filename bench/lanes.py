@@ -26,7 +26,6 @@ import argparse
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from harness.revision import unpack
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -201,21 +202,6 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
             stack.stop(grace_seconds=5)
 
 
-def unpack(rev: str) -> Path:
-    target = TMP / f"code-{rev}"
-    if not (target / "functions").is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "archive", rev, "functions", "infra", "cdk.json"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
-
-
 def run_variant(label: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     job = {
         "label": label,
@@ -310,7 +296,7 @@ def main(argv: list[str]) -> int:
     if args.worker:
         Path(args.out).write_text(json.dumps(worker(json.loads(args.worker))))
         return 0
-    variants = [("after", REPO), ("before", unpack(BEFORE))]
+    variants = [("after", REPO), ("before", unpack(BEFORE, TMP))]
     results = [run_variant(label, root, args) for label, root in variants if args.only in (None, label)]
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
