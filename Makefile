@@ -14,15 +14,17 @@ UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv
 
 $(STAMP): pyproject.toml uv.lock
 	@py="$(PYTHON)"; if [ -z "$$py" ]; then py=python3; \
-	  echo "warning: no Python 3.12 found (Lambda runs 3.12); using $$($$py --version); pass PYTHON=..." >&2; \
+	  echo "warning: no Python 3.12 found (Lambda runs 3.12): trying $$($$py --version 2>&1), so the tests may not" \
+	    "run what Lambda runs; the project needs 3.12 or newer (pass PYTHON=/path/to/python3.12)" >&2; \
 	  export UV_PYTHON="$$py"; fi; \
 	echo "installing the locked environment into $(VENV) (uv.lock, first run takes a minute or two)"; \
 	"$$py" -m venv $(VENV) && $(PY) -m pip install --quiet "uv>=0.9,<1" && \
 	$(UV) sync --quiet --locked --inexact --python $(PY) --group dev --group infra
 	touch $(STAMP)
 
-# Re-resolve uv.lock after a change of pyproject.toml's ranges.
-lock: $(STAMP)
+# Re-resolve uv.lock after a change of pyproject.toml's ranges (before the locked install can run again).
+lock:
+	@[ -x $(VENV)/bin/uv ] || { "$(PYTHON)" -m venv $(VENV) && $(PY) -m pip install --quiet "uv>=0.9,<1"; }
 	$(UV) lock --python $(PY)
 
 install: $(STAMP)
