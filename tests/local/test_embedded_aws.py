@@ -1,15 +1,20 @@
-"""The embedded AWS under concurrent load: moto is not thread-safe; `SerialDispatch` serialises it."""
+"""The embedded AWS under concurrent load: moto is not thread-safe; `SerialDispatch` serialises it. And
+what it holds: model objects moto no longer uses are freed (`MotoShims`), so memory stays bounded."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
 from botocore.config import Config  # type: ignore[import-untyped]
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 
-from imgpipe.dev.aws import EmbeddedAws, create_images_table
+from imgpipe.dev.aws import EmbeddedAws, MotoShims, _s3_backend, create_images_table
 from imgpipe.dev.session import LocalSession
 
 PREFILLED = 1000  # one partition big enough that copying it takes a while
@@ -81,3 +86,45 @@ def test_transactions_beside_concurrent_writers_get_no_server_error(aws: LocalSe
         thread.join()
     # Then none failed (unserialised, moto answers 500: "dictionary changed size during iteration")
     assert not errors, errors[:3]
+
+
+@pytest.fixture
+def shimmed(aws: LocalSession) -> Iterator[LocalSession]:
+    shims = MotoShims(set()).install()
+    assert shims.installed["untracked_models"]
+    try:
+        yield aws
+    finally:
+        shims.uninstall()
+
+
+KEY = {"pk": {"S": "IMG#1"}, "sk": {"S": "IMAGE"}}
+
+
+def test_objects_and_items_moto_replaced_are_freed(shimmed: LocalSession) -> None:
+    # Given an object and a table item in the embedded AWS, and weak references to moto's models of them
+    s3 = shimmed.client("s3")
+    s3.create_bucket(Bucket="renditions")
+    s3.put_object(Bucket="renditions", Key="a.webp", Body=b"first" * 100)
+    dynamodb = shimmed.client("dynamodb")
+    create_images_table(dynamodb, "freed")
+    dynamodb.put_item(TableName="freed", Item=KEY)
+    first_key = weakref.ref(_s3_backend().get_object("renditions", "a.webp"))
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table("freed")
+    [stored_item] = list(table.all_items())
+    first_item = weakref.ref(stored_item)
+    del stored_item
+    # When both are overwritten and the table is read and written in transactions (moto copies it)
+    s3.put_object(Bucket="renditions", Key="a.webp", Body=b"second" * 100)
+    for n in range(3):
+        dynamodb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "freed", "Item": {**KEY, "n": {"N": str(n)}}}}]
+        )
+    gc.collect()
+    # Then moto's earlier models are gone (moto used to keep every model object it built: unbounded memory)
+    assert first_key() is None
+    assert first_item() is None
+    # and the current ones are what the services answer
+    assert s3.get_object(Bucket="renditions", Key="a.webp")["Body"].read() == b"second" * 100
+    item = dynamodb.get_item(TableName="freed", Key=KEY)["Item"]
+    assert item["n"] == {"N": "2"}

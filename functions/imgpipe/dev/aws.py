@@ -10,7 +10,8 @@ with a `journal.StoreJournal`, every write that succeeded is journaled in the da
 client gets its answer, and `restore` puts it back into a fresh server (see `journal`).
 
 moto's S3 notifications differ from AWS in two ways the pipeline relies on, and `MotoShims` makes up for
-both, for the dev stack's buckets only:
+both, for the dev stack's buckets only (and stops moto's record of every model object, see
+`_untracked_model`):
 
 - events carry no `sequencer` (nor `versionId`): a monotonic sequencer (hex, like S3's) is added to each
   event when moto builds it, i.e. in the order S3 accepted the writes;
@@ -35,6 +36,7 @@ from html import unescape
 from typing import Any
 from urllib.parse import quote_plus, unquote, urlsplit
 
+from moto.core import common_models as moto_models
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -336,6 +338,13 @@ def _send_journaled(account_id: str, event_body: Any, queue_name: str, region_na
     _shims.originals["_send_sqs_message"](account_id, event_body, queue_name, region_name)
 
 
+def _untracked_model(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """`BaseModel.__new__` without moto's `cls.instances_tracked.append(instance)`: moto keeps every model
+    object it ever built (for its /moto-api dashboard), and its DynamoDB copies whole items on every read and
+    write, so the dev process grew with every image it ingested. Unreferenced objects are freed instead."""
+    return object.__new__(cls)
+
+
 def _marker_with_notification(backend: Any, bucket_name: str, key_name: str) -> Any:
     marker = _shims.originals["_set_delete_marker"](backend, bucket_name, key_name)
     if bucket_name in _shims.buckets:
@@ -397,7 +406,12 @@ class MotoShims:
     def __init__(self, buckets: Iterable[str], journal: StoreJournal | None = None) -> None:
         self.buckets = set(buckets)
         self.journal = journal
-        self.installed: dict[str, bool] = {"sequencer": False, "delete_marker": False, "journal": False}
+        self.installed: dict[str, bool] = {
+            "sequencer": False,
+            "delete_marker": False,
+            "journal": False,
+            "untracked_models": False,
+        }
 
     def install(self) -> MotoShims:
         models, notifications = s3_models, s3_notifications
@@ -421,6 +435,10 @@ class MotoShims:
             ):
                 _shims.originals["_send_sqs_message"] = notifications._send_sqs_message
                 notifications._send_sqs_message = _send_journaled
+            base_model = getattr(moto_models, "BaseModel", None)
+            if "BaseModel.__new__" not in _shims.originals and "__new__" in vars(base_model or object):
+                _shims.originals["BaseModel.__new__"] = vars(base_model)["__new__"]
+                setattr(base_model, "__new__", staticmethod(_untracked_model))  # noqa: B010
             _shims.buckets.update(self.buckets)
             if self.journal is not None:
                 _shims.journal = self.journal
@@ -428,6 +446,7 @@ class MotoShims:
                 "sequencer": "_get_s3_event" in _shims.originals,
                 "delete_marker": "_set_delete_marker" in _shims.originals,
                 "journal": "_send_sqs_message" in _shims.originals,
+                "untracked_models": "BaseModel.__new__" in _shims.originals,
             }
         missing = [name for name, done in self.installed.items() if not done]
         if missing:
@@ -448,6 +467,8 @@ class MotoShims:
                 notifications._get_s3_event = _shims.originals.pop("_get_s3_event")
             if "_set_delete_marker" in _shims.originals:
                 setattr(models.S3Backend, "_set_delete_marker", _shims.originals.pop("_set_delete_marker"))  # noqa: B010
+            if "BaseModel.__new__" in _shims.originals:
+                setattr(moto_models.BaseModel, "__new__", _shims.originals.pop("BaseModel.__new__"))  # noqa: B010
 
 
 # Provisioning
