@@ -17,7 +17,7 @@ image at q=75 is encoded at 65, 3x at 60; never below 30): dense screens hide th
 bytes stay close to the 1x image's.
 
 Under `presets-unsigned` a URL goes unsigned only when the edge would serve it so: a named preset varied
-over the closed set `imgpipe.delivery.preset_equivalent` allows (any `fm`, a `dpr` of 1, 2 or 3 or the
+over the closed set `imgpipe.delivery.unsigned_preset` allows (any `fm`, a `dpr` of 1, 2 or 3 or the
 preset's own). Everything else is signed, or refused with SigningKeyMissingError when there are no keys.
 """
 
@@ -40,7 +40,7 @@ from imgpipe.delivery import (
     SigningPolicy,
     parse_signing_keys,
     preset_alone,
-    preset_equivalent,
+    unsigned_preset,
     viewer_query,
 )
 
@@ -208,7 +208,8 @@ class ImageUrls:
         if expires_in is not None and expires_at is not None:
             raise ValueError("give expires_in or expires_at, not both")
         spec = TransformSpec.parse(build_query(params), self.presets)
-        preset_only = preset_equivalent(spec, self.presets)
+        base = unsigned_preset(spec, self.presets)
+        preset_only = base is not None
         needs_signature = self.policy == "required" or (self.policy == "presets-unsigned" and not preset_only)
         expiry = expires_at
         if expires_in is not None:
@@ -227,10 +228,7 @@ class ImageUrls:
                     " holds the signing keys (pass keys= to ImageUrls)"
                 )
             spec = spec.model_copy(update={"s": sign_spec(path, spec, self._secret)})
-        if preset_only and not signing:
-            query = viewer_query(spec, preset_base=self._preset_base(spec))
-        else:
-            query = viewer_query(spec)
+        query = viewer_query(spec, preset_base=base if not signing else None)
         return path + (f"?{query}" if query else "")
 
     def _preset_base(self, spec: TransformSpec) -> TransformSpec | None:

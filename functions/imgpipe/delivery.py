@@ -170,9 +170,10 @@ def preset_alone(spec: TransformSpec, presets: Mapping[str, str]) -> TransformSp
         return None
 
 
-def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
-    """True when `spec` names a preset and asks for that preset's picture, varied at most over the closed
-    set an unsigned request may choose from: any output format and a `dpr` on UNSIGNED_DPR_LADDER.
+def unsigned_preset(spec: TransformSpec, presets: Mapping[str, str]) -> TransformSpec | None:
+    """The preset `spec` names (expanded, nothing added) when `spec` asks for that preset's picture, varied at
+    most over the closed set an unsigned request may choose from: any output format and a `dpr` on
+    UNSIGNED_DPR_LADDER; otherwise None.
 
     The rule judges the result, not the spelling, so the edge (which sees the viewer's query), the origin
     (which receives the canonical request with the preset expanded) and the SDKs agree: restating a
@@ -181,14 +182,20 @@ def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
     """
     base = preset_alone(spec, presets)
     if base is None:
-        return False
+        return None
     if spec.dpr != base.dpr and spec.dpr not in UNSIGNED_DPR_LADDER:
-        return False
-    return all(
+        return None
+    same = all(
         getattr(spec, name) == getattr(base, name)
         for name in TransformSpec.model_fields
         if name not in UNSIGNED_VARIES and name not in ("preset", "s")
     )
+    return base if same else None
+
+
+def preset_equivalent(spec: TransformSpec, presets: Mapping[str, str]) -> bool:
+    """True when `spec` may go unsigned under `presets-unsigned` (`unsigned_preset`)."""
+    return unsigned_preset(spec, presets) is not None
 
 
 def authorize(
@@ -235,8 +242,12 @@ class Delivery:
     spec: TransformSpec  # as requested: `fm` may be "auto"; `exp` and `s` as given
     format: OutputFormat
     verdict: SignatureVerdict | None = None
-    preset_only: bool = False  # the request is a named preset's picture (may go unsigned)
-    preset_base: TransformSpec | None = None  # that preset alone, when preset_only
+    # The preset alone when the request is that preset's picture (it may go unsigned), else None.
+    unsigned_preset: TransformSpec | None = None
+
+    @property
+    def preset_only(self) -> bool:
+        return self.unsigned_preset is not None
 
     @property
     def negotiated(self) -> bool:
@@ -272,7 +283,7 @@ class Delivery:
     @property
     def viewer_query(self) -> str:
         """A viewer query the edge maps to this same rendition and accepts under the same policy."""
-        return viewer_query(self.spec, preset_base=self.preset_base if self.preset_only else None)
+        return viewer_query(self.spec, preset_base=self.unsigned_preset)
 
     @property
     def viewer_url(self) -> str:
@@ -334,19 +345,17 @@ def at_edge(
     policy requires a signature). The key is judged before the query, as the function does.
     """
     source_key, spec = read_request(raw_path, raw_query, presets)
-    preset_only = preset_equivalent(spec, presets)
+    base = unsigned_preset(spec, presets)
     verdict = authorize(
-        canonical_path(source_key), spec, stored_signing_policy(policy), secrets, now, preset_only=preset_only
+        canonical_path(source_key),
+        spec,
+        stored_signing_policy(policy),
+        secrets,
+        now,
+        preset_only=base is not None,
     )
     fmt: OutputFormat = spec.fm if spec.fm != "auto" else edge_format(accept, source_key)
-    return Delivery(
-        source_key=source_key,
-        spec=spec,
-        format=fmt,
-        verdict=verdict,
-        preset_only=preset_only,
-        preset_base=preset_alone(spec, presets),
-    )
+    return Delivery(source_key=source_key, spec=spec, format=fmt, verdict=verdict, unsigned_preset=base)
 
 
 def _forwarded_spec(raw_query: str, presets: Mapping[str, str]) -> TransformSpec:
@@ -403,18 +412,13 @@ def at_origin(
         spec = _forwarded_spec(raw_query, presets)
     except SpecError as error:
         raise bad_parameter(error) from None
-    preset_only = preset_equivalent(spec, presets)
-    verdict = authorize(canonical_path(source_key), spec, policy, secrets, now, preset_only=preset_only)
+    base = unsigned_preset(spec, presets)
+    verdict = authorize(canonical_path(source_key), spec, policy, secrets, now, preset_only=base is not None)
     candidates = OUTPUT_FORMATS if spec.fm == "auto" else (spec.fm,)
     for fmt in candidates:
         if spec.with_format(fmt).variant_query() == rendition_query:
             return Delivery(
-                source_key=source_key,
-                spec=spec,
-                format=fmt,
-                verdict=verdict,
-                preset_only=preset_only,
-                preset_base=preset_alone(spec, presets),
+                source_key=source_key, spec=spec, format=fmt, verdict=verdict, unsigned_preset=base
             )
     raise Refused(
         Problem(
